@@ -1,0 +1,107 @@
+"""`python -m labkit gen [--check] [LAB ...]`: keep every lab's proto copy and stubs in step
+with the canonical protos in `protos/`.
+
+For each lab, the canonical `protos/<lab>/<file>.proto` is copied into the lab folder and
+protoc (the one bundled with grpcio-tools, run exactly as the slides run it, from the lab
+folder with `-I.`) writes the Python stubs into each of the lab's stub folders, and the Go
+stubs when the lab has Go code and protoc-gen-go and protoc-gen-go-grpc are on PATH.
+`--check` generates into a scratch folder and compares: it changes nothing, names every
+stale file and exits 1 if there is one.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from labkit.labs import LABS, REPO_ROOT, Lab
+
+GO_PLUGINS = ("protoc-gen-go", "protoc-gen-go-grpc")
+
+
+class GenError(RuntimeError):
+    pass
+
+
+def go_plugins_present() -> bool:
+    return all(shutil.which(plugin) for plugin in GO_PLUGINS)
+
+
+def protoc(args: list[str], cwd: Path) -> None:
+    """Run grpcio-tools' protoc (it adds the include path of the well-known types)."""
+    done = subprocess.run([sys.executable, "-m", "grpc_tools.protoc", *args], cwd=cwd,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise GenError(f"protoc {' '.join(args)} (in {cwd}) failed:\n{done.stderr.strip()}")
+
+
+def python_args(lab: Lab, out: str) -> list[str]:
+    args = ["-I.", f"--python_out={out}", f"--pyi_out={out}"]
+    if lab.grpc_stubs:
+        args.append(f"--grpc_python_out={out}")
+    return [*args, lab.proto]
+
+
+def go_args(lab: Lab) -> list[str]:
+    # go_package in the proto says where under go_out the files land (./pb).
+    return ["-I.", f"--go_out={lab.go_out}", f"--go-grpc_out={lab.go_out}", lab.proto]
+
+
+def generate(lab: Lab, lab_dir: Path, with_go: bool) -> None:
+    """Write the lab's proto copy and stubs under `lab_dir`."""
+    source = lab.canonical_proto
+    if not source.is_file():
+        raise GenError(f"{lab.name}: canonical proto {source.relative_to(REPO_ROOT)} is missing")
+    lab_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, lab_dir / lab.proto)
+    for out in lab.python_out:
+        (lab_dir / out).mkdir(parents=True, exist_ok=True)
+        protoc(python_args(lab, out), cwd=lab_dir)
+    if with_go and lab.go_out:
+        (lab_dir / lab.go_out).mkdir(parents=True, exist_ok=True)
+        protoc(go_args(lab), cwd=lab_dir)
+
+
+def generated_files(lab_dir: Path) -> list[Path]:
+    return sorted(p.relative_to(lab_dir) for p in lab_dir.rglob("*") if p.is_file())
+
+
+def stale_files(lab: Lab, root: Path, with_go: bool) -> list[str]:
+    """Files of the lab under `root` that differ from a fresh generation (or are missing)."""
+    with tempfile.TemporaryDirectory(prefix="labkit-gen-") as scratch:
+        fresh_dir = Path(scratch) / lab.name
+        generate(lab, fresh_dir, with_go)
+        stale = []
+        for rel in generated_files(fresh_dir):
+            current = root / lab.name / rel
+            if not current.is_file() or not filecmp.cmp(current, fresh_dir / rel, shallow=False):
+                stale.append(f"{lab.name}/{rel}")
+        return stale
+
+
+def run(labs: list[Lab], check: bool, root: Path = REPO_ROOT) -> int:
+    with_go = go_plugins_present()
+    if any(lab.go_out for lab in labs) and not with_go:
+        print("note: protoc-gen-go / protoc-gen-go-grpc not on PATH: Go stubs not "
+              f"{'checked' if check else 'generated'} (see cross_language/README.md)")
+    try:
+        if check:
+            stale = [f for lab in labs for f in stale_files(lab, root, with_go)]
+            for name in stale:
+                print(f"stale: {name}")
+            if stale:
+                print("Run `python -m labkit gen` to regenerate.", file=sys.stderr)
+                return 1
+            print(f"ok: {len(labs)} labs' protos and stubs are up to date")
+            return 0
+        for lab in labs:
+            generate(lab, root / lab.name, with_go)
+            print(f"generated: {lab.name}")
+        return 0
+    except GenError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1

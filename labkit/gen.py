@@ -83,6 +83,42 @@ def stale_files(lab: Lab, root: Path, with_go: bool) -> list[str]:
         return stale
 
 
+README_BEGIN = "<!-- lab table: written by `python -m labkit gen` from labkit/labs.py -->"
+README_END = "<!-- end of lab table -->"
+
+
+def command_line(lab: Lab, name: str) -> str:
+    proc = lab.process(name)
+    cd = f"cd {lab.name}/{proc.cwd}".rstrip("/.")
+    return f"`{cd} && {' '.join(proc.command)}`"
+
+
+def readme_table(labs: tuple[Lab, ...] = LABS) -> str:
+    """The README's table of labs, made from the index."""
+    rows = ["| Lab | What it teaches | Run (each in its own terminal) | Port |",
+            "| --- | --- | --- | --- |"]
+    for lab in labs:
+        run_lines = "<br>".join(command_line(lab, proc.name) for proc in lab.processes)
+        rows.append(f"| [{lab.name}]({lab.name}/README.md) | {lab.title} | {run_lines} "
+                    f"| {lab.port or '-'} |")
+    return "\n".join(rows)
+
+
+def readme_with_table(readme: str) -> str:
+    start, end = readme.index(README_BEGIN), readme.index(README_END)
+    return readme[: start + len(README_BEGIN)] + "\n" + readme_table() + "\n" + readme[end:]
+
+
+def update_readme(root: Path, check: bool) -> bool:
+    """Write (or, with check, compare) the README's lab table; True if it was up to date."""
+    path = root / "README.md"
+    current = path.read_text(encoding="utf-8")
+    fresh = readme_with_table(current)
+    if not check and fresh != current:
+        path.write_text(fresh, encoding="utf-8")
+    return fresh == current
+
+
 def run(labs: list[Lab], check: bool, root: Path = REPO_ROOT) -> int:
     with_go = go_plugins_present()
     if any(lab.go_out for lab in labs) and not with_go:
@@ -91,6 +127,8 @@ def run(labs: list[Lab], check: bool, root: Path = REPO_ROOT) -> int:
     try:
         if check:
             stale = [f for lab in labs for f in stale_files(lab, root, with_go)]
+            if not update_readme(root, check=True):
+                stale.append("README.md (lab table)")
             for name in stale:
                 print(f"stale: {name}")
             if stale:
@@ -101,6 +139,7 @@ def run(labs: list[Lab], check: bool, root: Path = REPO_ROOT) -> int:
         for lab in labs:
             generate(lab, root / lab.name, with_go)
             print(f"generated: {lab.name}")
+        update_readme(root, check=False)
         return 0
     except GenError as error:
         print(f"error: {error}", file=sys.stderr)

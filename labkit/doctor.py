@@ -95,8 +95,8 @@ def check_toolchains() -> list[Check]:
     plugin = shutil.which("grpc_cpp_plugin")
     return [
         Check("go", go is not None, go or "not found (cross_language's Go client)",
-              "" if go else "install Go: https://go.dev/doc/install (or: sudo apt-get install "
-              "golang)", required=False),
+              "" if go else "install Go 1.21 or newer from https://go.dev/doc/install (Debian "
+              "bookworm's golang-go is too old)", required=False),
         Check("cmake", cmake is not None, cmake or "not found (file_hash_service's C++ server)",
               "" if cmake else APT_CPP, required=False),
         Check("grpc c++", grpcpp is not None and plugin is not None,

@@ -106,6 +106,24 @@ def check_toolchains() -> list[Check]:
     ]
 
 
+def check_go_plugins() -> Check:
+    """protoc-gen-go and protoc-gen-go-grpc, at the versions the Go stubs were made with."""
+    from labkit import gen
+
+    plugins = gen.find_go_plugins()
+    install = " && ".join(gen.GO_PLUGIN_INSTALL.values())
+    if plugins is None:
+        return Check("go plugins", False, "protoc-gen-go / protoc-gen-go-grpc not found "
+                     "(only needed to regenerate cross_language's Go stubs)", install,
+                     required=False)
+    notes = gen.go_version_notes(plugins)
+    if notes:
+        return Check("go plugins", False, "other versions than the Go stubs were made with",
+                     install, required=False)
+    return Check("go plugins", True, ", ".join(f"{name} {gen.GO_PLUGIN_VERSIONS[name]}"
+                                               for name in plugins))
+
+
 def check_proxies() -> Check:
     set_vars = [v for v in os.environ if v.lower() in PROXY_VARIABLES and os.environ[v]]
     if not set_vars:
@@ -131,7 +149,7 @@ def check_ports() -> list[Check]:
 
 def all_checks() -> list[Check]:
     return [check_python(), *check_packages(), check_stubs(), *check_toolchains(),
-            check_proxies(), *check_ports()]
+            check_go_plugins(), check_proxies(), *check_ports()]
 
 
 def run() -> int:

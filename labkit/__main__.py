@@ -29,6 +29,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     print_client_command=args.print_client_command)
 
 
+def cmd_starter(args: argparse.Namespace) -> int:
+    from labkit import starter
+
+    return starter.run(args.dest, lab_list(args.lab or []))
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from labkit import grading
+
+    return grading.run(args, lab_list(args.lab or []))
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from labkit import check
+
+    return check.run(lab_list(args.lab or []), test_timeout=args.test_timeout, keep=args.keep)
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from labkit import doctor
 
@@ -53,6 +71,37 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--print-client-command", action="store_true",
                       help="print the command students run to reach each server")
     demo.set_defaults(func=cmd_demo)
+
+    starter = commands.add_parser("starter", help="write the starter copy: solutions -> TODO")
+    starter.add_argument("dest", metavar="DEST", help="new folder for the copy")
+    starter.add_argument("--lab", action="append", metavar="NAME",
+                         help="copy only this lab (repeatable; default: every lab)")
+    starter.set_defaults(func=cmd_starter)
+
+    grade = commands.add_parser("grade", help="grade every student folder into one CSV")
+    grade.add_argument("submissions", metavar="SUBMISSIONS_DIR",
+                       help="folder with one folder per student (each a copy of the labs)")
+    grade.add_argument("--csv", required=True, metavar="FILE", help="the CSV to write")
+    grade.add_argument("--lab", action="append", metavar="NAME",
+                       help="grade only this lab (repeatable; default: every lab)")
+    grade.add_argument("--results", metavar="DIR",
+                       help="keep each student's results.json and pytest output in DIR")
+    grade.add_argument("--test-timeout", type=float, default=30, metavar="SECONDS",
+                       help="deadline of each test (default: 30)")
+    grade.add_argument("--student-timeout", type=float, default=900, metavar="SECONDS",
+                       help="deadline of one student's whole run (default: 900)")
+    grade.add_argument("-k", dest="select", metavar="EXPRESSION",
+                       help="grade only the tests that pytest -k EXPRESSION selects")
+    grade.set_defaults(func=cmd_grade)
+
+    check = commands.add_parser(
+        "check", help="prove the grading bites: reference earns all, starter none")
+    check.add_argument("--lab", action="append", metavar="NAME",
+                       help="check only this lab (repeatable; default: every lab)")
+    check.add_argument("--test-timeout", type=float, default=30, metavar="SECONDS",
+                       help="deadline of each test (default: 30)")
+    check.add_argument("--keep", metavar="DIR", help="write the starter copy to DIR and keep it")
+    check.set_defaults(func=cmd_check)
 
     doctor = commands.add_parser("doctor", help="check this machine for the kit's needs")
     doctor.set_defaults(func=cmd_doctor)

@@ -192,8 +192,10 @@ def serve(host: str, port: int, chill_a: float, chill_b: float, workers: int) ->
                       "Stop it, or start this one with --port 0 for a free port.", host, port)
         raise SystemExit(1)
     server.start()
-    logging.info("Server started on port %d", port)
+    # Signal handlers first, then the ready line: whoever waits for that line may
+    # press Ctrl+C right after it.
     stop_on_signals(server)
+    logging.info("Server started on port %d", port)
     server.wait_for_termination()
     logging.info("Server stopped")
 

@@ -173,8 +173,10 @@ def serve(args: argparse.Namespace, story_path: Path, story_name: str) -> None:
                       args.host, args.port)
         raise SystemExit(1)
     server.start()
-    logging.info("Server started on port %d", port)
+    # Signal handlers first, then the ready line: whoever waits for that line may
+    # press Ctrl+C right after it.
     stop_on_signals(server, stopping)
+    logging.info("Server started on port %d", port)
     server.wait_for_termination()
     logging.info("Server stopped")
 

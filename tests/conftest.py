@@ -13,16 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from labkit.labs import REPO_ROOT, get_lab
+from labkit.labs import get_lab
 from labkit.procs import LabRunner
 
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--lab-root", default=str(REPO_ROOT), metavar="DIR",
-        help="run the lab tests against the labs under DIR (a student's copy); "
-             "default: this repository",
-    )
+# --lab-root (and --grade, --grade-json) are defined in labkit/grading.py, a plugin that
+# pyproject.toml loads before this file (`-p labkit.grading`).
 
 
 @pytest.fixture(scope="session")

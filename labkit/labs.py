@@ -42,6 +42,7 @@ class DemoStep:
     stdin: str | None = None  # typed into the process, then end of input
     interrupt_after: str | None = None  # send Ctrl+C once a line contains this text
     title: str = ""  # said before the step runs
+    fallback: str | None = None  # process to run instead when this one's program is absent
 
 
 @dataclass(frozen=True)
@@ -93,10 +94,20 @@ LABS: tuple[Lab, ...] = (
         processes=(
             Process("main", ("python", "x_main_reduced.py")),
             Process("decode", ("python", "decode.py")),
+            Process("encodings", ("python", "encodings_table.py")),
+            Process("benchmark", ("python", "benchmark.py")),
         ),
         demo=(
-            DemoStep("main"),
-            DemoStep("decode", ("--message", "greet")),
+            DemoStep("main", title="serialize_and_deserialize() and compare_with_json()"),
+            DemoStep("main", ("--message", "mult", "--part", "serialize"),
+                     title="The mini-task: MultResponse's doubles (I64)"),
+            DemoStep("decode", ("--message", "greet"),
+                     title="The full decoder: offsets, wire types, readings"),
+            DemoStep("decode", ("08 ff ff ff ff ff ff ff ff ff 01 22 03 08 96 01 2a 03 01 02 03",),
+                     title="int32 -1 (10 bytes), a nested message, packed varints"),
+            DemoStep("encodings", title="One Person record, five encodings"),
+            DemoStep("benchmark", fast_args=("--number", "2000", "--repeat", "3"),
+                     title="JSON against Protobuf: size and speed"),
         ),
     ),
     Lab(
@@ -107,14 +118,19 @@ LABS: tuple[Lab, ...] = (
         python_out=("server", "client"),
         go_out="client",
         processes=(
-            Process("server", ("python", "hw_server.py"), cwd="server", server=True),
+            # Run from the lab folder, as the slides do: python server/hw_server.py
+            Process("server", ("python", "server/hw_server.py"), server=True),
             Process("go-client", ("go", "run", "hw_client.go"), cwd="client", target_flag="-addr"),
             Process("client", ("python", "hw_client.py"), cwd="client"),
         ),
         demo=(
             DemoStep("server"),
-            DemoStep("go-client", ("-addr", "{server}")),
-            DemoStep("client", ("--target", "{server}")),
+            # --addr: both clients take it (Go's flag package reads -addr and --addr), so
+            # the Python client can stand in where Go is not installed.
+            DemoStep("go-client", ("--addr", "{server}"), fallback="client",
+                     title="The Go client calls the Python server"),
+            DemoStep("client", ("--target", "{server}"),
+                     title="The same calls from the Python client"),
         ),
     ),
     Lab(
@@ -127,8 +143,14 @@ LABS: tuple[Lab, ...] = (
             Process("client", ("python", "client.py")),
         ),
         demo=(
-            DemoStep("server", fast_args=("--delay", "0.5", "--pace", "0.005")),
-            DemoStep("client", ("--target", "{server}")),
+            DemoStep("server", fast_args=("--delay", "0.5", "--pace", "0.005"),
+                     title="the story server: greeting, 3 s of 'generation', 1024-byte chunks"),
+            DemoStep("client", ("--target", "{server}"),
+                     title="the slides' run: the whole story, then the server cancels the call"),
+            DemoStep("client", ("--target", "{server}", "--user-name", "Zoë Lefèvre",
+                                "--institution", "Vallée-des-Échos"),
+                     interrupt_after="CHAPTER II.",
+                     title="Ctrl+C mid-story: the client cancels, the server stops at once"),
         ),
     ),
     Lab(
@@ -142,9 +164,12 @@ LABS: tuple[Lab, ...] = (
             Process("local", ("python", "local_procedure.py")),
         ),
         demo=(
-            DemoStep("server"),
+            DemoStep("local", fast_args=("--step", "0.3"), interrupt_after="count=9",
+                     title="The local procedure, stopped with Ctrl+C"),
+            DemoStep("server", title="The same count as a server-streaming RPC"),
             DemoStep("client", ("--target", "{server}"), fast_args=("--step", "0.3"),
-                     interrupt_after="count=10"),
+                     interrupt_after="count=11",
+                     title="The client logs each count; Ctrl+C cancels the stream"),
         ),
     ),
     Lab(
@@ -157,8 +182,15 @@ LABS: tuple[Lab, ...] = (
             Process("client", ("python", "client.py")),
         ),
         demo=(
-            DemoStep("server"),
-            DemoStep("client", ("--target", "{server}", "--auto")),
+            # The secret of the slides' manual game, so that the typed guesses win it.
+            DemoStep("server", ("--secret", "79")),
+            DemoStep("client", ("--target", "{server}"), stdin="50\n75\n81\nxx\n80\n77\n78\n79\n",
+                     title="manual mode: guesses typed in (an invalid one too), as on the slides"),
+            DemoStep("client", ("--target", "{server}"), stdin="50\n",
+                     title="manual mode: the input ends mid-game, the game is left cleanly"),
+            DemoStep("client", ("--target", "{server}", "--auto", "--pause", "0.5"),
+                     fast_args=("--pause", "0"),
+                     title="auto mode: binary search, at most 7 guesses"),
         ),
     ),
     Lab(
@@ -171,9 +203,15 @@ LABS: tuple[Lab, ...] = (
             Process("client", ("python", "client.py")),
         ),
         demo=(
-            DemoStep("server", fast_args=("--chill-a", "1", "--chill-b", "0.6")),
-            DemoStep("client", ("--target", "{server}", "-a", "1", "-b", "1")),
-            DemoStep("client", ("--target", "{server}", "-a", "2", "-b", "2")),
+            DemoStep("server", fast_args=("--chill-a", "1", "--chill-b", "0.6"),
+                     title="A server with 3 workers: ChillA rests 5 s, ChillB 3 s"),
+            DemoStep("client", ("--target", "{server}", "-a", "1", "-b", "1"),
+                     title="Enough workers: both at once, done after the longer one (~5 s)"),
+            DemoStep("client", ("--target", "{server}", "-a", "2", "-b", "2"),
+                     title="4 calls, 3 workers: ChillB 1 waits for a free worker (~6 s)"),
+            DemoStep("client", ("--target", "{server}", "-a", "2", "-b", "4"),
+                     interrupt_after="ChillB 0 finished",
+                     title="Ctrl+C once ChillB 0 is done: the calls in flight are cancelled"),
         ),
     ),
     Lab(
@@ -182,14 +220,18 @@ LABS: tuple[Lab, ...] = (
         proto="hash.proto",
         port=50051,
         processes=(
+            # The C++ hash server, once built: cmake -S . -B build && cmake --build build
+            Process("hash-server-cpp", ("build/hash_service",), server=True),
             Process("hash-server", ("python", "hash_service.py"), server=True),
-            Process("file-service", ("python", "file_service.py"), server=True),
+            Process("file-service", ("python", "file_service.py"), server=True),  # port 50052
             Process("client", ("python", "client.py")),
         ),
         demo=(
-            DemoStep("hash-server"),
-            DemoStep("file-service", ("--hash-target", "{hash-server}")),
-            DemoStep("client", ("--target", "{file-service}", "README.md")),
+            DemoStep("hash-server-cpp", fallback="hash-server",
+                     title="The hash service (C++ if built, else Python)"),
+            DemoStep("file-service", ("--hash-target", "{hash-server-cpp}")),
+            DemoStep("client", ("--target", "{file-service}", "--verify", "README.md",
+                                "hash.proto")),
         ),
     ),
 )

@@ -176,6 +176,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--grade") or config.getoption("--grade-json"):
+        if getattr(config.option, "numprocesses", None):
+            # With pytest-xdist the results stay in the workers: the table would be empty.
+            raise pytest.UsageError("--grade runs the tests one at a time: leave out -n")
         # A test module that cannot even be imported costs its tests, not the whole run.
         config.option.continue_on_collection_errors = True
         config.pluginmanager.register(Grader(config), "labkit-grader")
@@ -311,6 +314,13 @@ class Grader:
             terminalreporter.write_line(f"could not load {error.splitlines()[0]}")
         if self.json_path:
             terminalreporter.write_line(f"Gradescope results: {self.json_path}")
+        if root and self.config.rootpath.resolve() == Path(root).resolve() != REPO_ROOT:
+            # `pytest --lab-root DIR`, DIR with a pytest configuration of its own: pytest
+            # chose DIR's configuration before any plugin could say that DIR is a value.
+            terminalreporter.write_line(
+                f"note: pytest read the configuration in {root}, so that copy's own tests "
+                "and labkit ran. To grade with this kit's tests whatever the copy holds, "
+                f"write --lab-root={root} (one word) or use python -m labkit grade.")
 
     def pytest_sessionfinish(self, session) -> None:
         self.write_json()

@@ -9,10 +9,8 @@ whichever runs at --hash-target) through the stubs generated from the same hash.
 """
 
 import argparse
-import ctypes
 import logging
 import os
-import signal
 import stat
 from collections.abc import Iterator
 from concurrent import futures
@@ -20,11 +18,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 import hash_pb2
 import hash_pb2_grpc
+import serving
 from hash_pb2 import Chunk, HashFileReply, HashFileRequest
 
 DEFAULT_PORT = 50052
@@ -143,67 +140,16 @@ class FileServiceImpl(hash_pb2_grpc.FileServiceServicer):
         context.abort(code, f"the hash service at {self.hash_target} failed: {error.details()}")
 
 
-def add_standard_services(server: grpc.Server, service_names: list[str]) -> None:
-    """Health checking and server reflection, so that tools like grpcurl work without
-    the .proto file at hand: `grpcurl -plaintext localhost:50052 list`."""
-    health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    for name in ["", *service_names]:  # "" is the health of the server as a whole
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    names = [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME]
-    reflection.enable_server_reflection(names, server)
-
-
-def stop_on_signals(server: grpc.Server, grace: float = 1.0) -> None:
-    """Ctrl+C (SIGINT) and SIGTERM stop the server gracefully: calls in flight get
-    `grace` seconds to finish, then they are cancelled."""
-
-    def handle(signum: int, frame: object) -> None:
-        logging.info("Received %s, stopping the server...", signal.Signals(signum).name)
-        server.stop(grace)
-
-    signal.signal(signal.SIGINT, handle)
-    signal.signal(signal.SIGTERM, handle)
-
-
-def keep_big_buffers_in_the_heap() -> None:
-    """Speed, on Linux with glibc: gRPC and protobuf allocate a fresh 1 MiB buffer for
-    every chunk. glibc hands out blocks that big as new memory mappings, and the kernel
-    zero-fills each 4 KB page of those on first touch and unmaps them on free: some
-    250,000 page faults per GiB hashed. Keeping big blocks in glibc's heap lets them be
-    reused instead. Elsewhere (macOS, Windows) there is no mallopt and nothing to do."""
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError, TypeError):
-        return
-    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's <malloc.h>
-    mallopt(m_mmap_threshold, 32 * 1024 * 1024)  # blocks up to 32 MB come from the heap
-    mallopt(m_trim_threshold, 64 * 1024 * 1024)  # and the heap keeps 64 MB of free space
-
-
 def serve(host: str, port: int, root: Path, hash_target: str, chunk_size: int) -> None:
     requests_thread_pool = futures.ThreadPoolExecutor(max_workers=10)
     server = grpc.server(requests_thread_pool, options=[("grpc.so_reuseport", 0)])
     service = FileServiceImpl(root, hash_target, chunk_size)
     hash_pb2_grpc.add_FileServiceServicer_to_server(service, server)
     service_name = hash_pb2.DESCRIPTOR.services_by_name["FileService"].full_name
-    add_standard_services(server, [service_name])
-    try:
-        port = server.add_insecure_port(f"{host}:{port}")
-    except RuntimeError:
-        logging.error("Cannot listen on %s:%d. Is another server using that port? "
-                      "Stop it, or start this one with --port 0 for a free port.", host, port)
-        raise SystemExit(1) from None
-    server.start()
     logging.info("Serving files under %s, hashing them with the hash service at %s",
                  root, hash_target)
-    # Catch the signals before saying we are ready: whoever waits for the ready line
-    # may press Ctrl+C right after it.
-    stop_on_signals(server)
-    logging.info("Server started on port %d", port)
-    server.wait_for_termination()
+    serving.run(server, host, port, [service_name])
     service.channel.close()
-    logging.info("Server stopped")
 
 
 def parse_args() -> argparse.Namespace:
@@ -228,5 +174,5 @@ def parse_args() -> argparse.Namespace:
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
     args = parse_args()
-    keep_big_buffers_in_the_heap()
+    serving.keep_big_buffers_in_the_heap()
     serve(args.host, args.port, Path(args.root).resolve(), args.hash_target, args.chunk_size)

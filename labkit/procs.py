@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -306,8 +306,3 @@ def target(server: LabProcess, host: str = "localhost") -> str:
     if server.port is None:
         server.wait_ready()
     return f"{host}:{server.port}"
-
-
-def stop_all(processes: Iterable[LabProcess]) -> None:
-    for running in processes:
-        running.stop()

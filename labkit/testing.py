@@ -9,6 +9,8 @@ import shutil
 
 import pytest
 
+from labkit.procs import Result
+
 
 def require(condition: bool, reason: str) -> None:
     """Skip (or fail, with LABKIT_REQUIRE_ALL=1) unless `condition` holds."""
@@ -23,3 +25,17 @@ def require_commands(*commands: str, why: str) -> None:
     """Require programs on PATH, e.g. require_commands("go", why="the Go client")."""
     missing = [command for command in commands if shutil.which(command) is None]
     require(not missing, f"{why} needs {', '.join(missing)} on PATH")
+
+
+def assert_says_no_server(result: Result, target: str, start_command: str,
+                          timeout: float = 1.0) -> None:
+    """The design's rule for a client whose server is not there: one line on stderr that
+    names the target and the command that starts the server, no traceback, nothing on
+    stdout, exit code 2, within its --timeout (plus a few seconds to start the program)."""
+    assert result.returncode == 2, result.output
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert target in lines[0] and start_command in lines[0], lines[0]
+    assert "Traceback" not in result.stderr and "panic" not in result.stderr
+    assert result.duration < timeout + 3

@@ -58,14 +58,15 @@ class CounterServiceImpl(counter_pb2_grpc.CounterServicer):
             # abort() ends the RPC with this status and message; the server keeps serving.
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
         described = f"from={request.from_val}, step={seconds_text(request.step_sec)}"
-        logging.info(f"Request: {described}")
 
         # gRPC calls this callback when the RPC ends for any reason: the client cancelled
         # (Ctrl+C) or went away, or the server is stopping. We wait on the Event instead
         # of time.sleep(), so that we notice at once and free this worker thread, rather
         # than sleep out the step for a client that is gone.
         rpc_done = threading.Event()
-        context.add_callback(rpc_done.set)
+        if not context.add_callback(rpc_done.set):
+            rpc_done.set()  # the RPC has ended already: gRPC will not call the callback
+        logging.info(f"Request: {described}")
 
         cnt = request.from_val
         try:

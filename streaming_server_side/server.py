@@ -72,13 +72,14 @@ class Assistant(assistant_pb2_grpc.AssistantServiceServicer):
         if problem:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
         who = f"{request.user_name} from {request.institution}"
-        logging.info(f"Received story-telling request from {request.user_name}, "
-                     f"{request.institution}.")
         # Set by gRPC when the call ends, whichever way: finished, cancelled by the client
         # (Ctrl+C), client process gone (connection lost), server stopping. Waiting on it
         # instead of time.sleep() lets us stop at once when nobody is listening any more.
         call_over = threading.Event()
-        context.add_callback(call_over.set)
+        if not context.add_callback(call_over.set):
+            call_over.set()  # the call has ended already: gRPC will not call the callback
+        logging.info(f"Received story-telling request from {request.user_name}, "
+                     f"{request.institution}.")
         sent = 0  # story bytes sent so far
         finished = False
         try:

@@ -7,9 +7,11 @@ from __future__ import annotations
 import os
 import shutil
 
+import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from labkit.procs import Result
+from labkit.procs import LabProcess, Result
 
 
 def require(condition: bool, reason: str) -> None:
@@ -39,3 +41,21 @@ def assert_says_no_server(result: Result, target: str, start_command: str,
     assert target in lines[0] and start_command in lines[0], lines[0]
     assert "Traceback" not in result.stderr and "panic" not in result.stderr
     assert result.duration < timeout + 3
+
+
+def assert_refuses_busy_port(second: LabProcess, port: int) -> None:
+    """A second server started on a port that a first one holds: one clear line that names
+    the port and the way out (--port 0), exit code 1, no traceback."""
+    assert second.wait(timeout=10) == 1, second.describe()
+    assert "Traceback" not in second.stderr
+    assert str(port) in second.stderr and "--port 0" in second.stderr, second.stderr
+
+
+def assert_health_serving(address: str, *services: str) -> None:
+    """The standard health service answers SERVING for the server as a whole ("") and for
+    each service named."""
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for service in ("", *services):
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING, service

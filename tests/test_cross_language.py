@@ -22,7 +22,9 @@ import pytest
 
 from labkit.labs import Process
 from labkit.procs import LabProcess, LabRunner, Result, target
-from labkit.testing import assert_says_no_server, require_commands
+from labkit.testing import (
+    assert_health_serving, assert_refuses_busy_port, assert_says_no_server, require_commands,
+)
 
 LAB = "cross_language"
 
@@ -387,16 +389,8 @@ def test_server_stops_gracefully_on_signal(server, signum: int) -> None:
 
 def test_server_reports_a_busy_port_clearly(lab: LabRunner, server) -> None:
     second = lab.start("server", "--port", str(server.port))
-    assert second.wait(timeout=10) == 1, second.describe()
-    assert "Traceback" not in second.stderr
-    assert f"{server.port}" in second.stderr and "--port 0" in second.stderr
+    assert_refuses_busy_port(second, server.port)
 
 
 def test_server_answers_health_checks(server) -> None:
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    with grpc.insecure_channel(target(server)) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        for service in ("", "AssistantService"):
-            reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
-            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    assert_health_serving(target(server), "AssistantService")

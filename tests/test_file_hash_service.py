@@ -34,14 +34,16 @@ from types import ModuleType
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
 from labkit.labs import Process
 from labkit.procs import LabProcess, LabRunner, target
-from labkit.testing import assert_says_no_server, require, require_commands
+from labkit.testing import (
+    assert_health_serving, assert_refuses_busy_port, assert_says_no_server, require,
+    require_commands,
+)
 
 LAB = "file_hash_service"
 
@@ -443,10 +445,7 @@ def test_client_killed_cancels_the_hash_call(lab: LabRunner, held_call, holding,
     client.signal(signal.SIGKILL)
     assert holding.ended.wait(5), "the file service did not cancel its hash call"
     # ... and the file service still answers.
-    with grpc.insecure_channel(target(service)) as channel:
-        reply = health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(service=FILE_SERVICE), timeout=5)
-    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    assert_health_serving(target(service), FILE_SERVICE)
     assert_stops_cleanly(service)
 
 
@@ -526,11 +525,8 @@ def test_file_service_stops_gracefully_with_a_call_in_flight(held_call, holding,
 
 def test_health_and_reflection(hash_server: LabProcess, file_service: LabProcess) -> None:
     for server, name in ((hash_server, HASH_SERVICE), (file_service, FILE_SERVICE)):
+        assert_health_serving(target(server), name)
         with grpc.insecure_channel(target(server)) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            for service in ("", name):
-                reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
-                assert reply.status == health_pb2.HealthCheckResponse.SERVING
             services = ProtoReflectionDescriptorDatabase(channel).get_services()
             assert name in services and "grpc.health.v1.Health" in services
 
@@ -544,9 +540,7 @@ def test_hash_server_reports_a_busy_port_clearly(lab: LabRunner, hash_kind: str,
                            str(hash_server.port))
     else:
         second = lab.start("hash-server", "--port", str(hash_server.port))
-    assert second.wait(timeout=10) == 1, second.describe()
-    assert "Traceback" not in second.stderr
-    assert str(hash_server.port) in second.stderr and "--port 0" in second.stderr
+    assert_refuses_busy_port(second, hash_server.port)
 
 
 # === the client on a terminal, and the benchmark ==========================================

@@ -6,13 +6,12 @@ import signal
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
 from labkit.procs import LabRunner, target
-from labkit.testing import assert_says_no_server
+from labkit.testing import assert_health_serving, assert_refuses_busy_port, assert_says_no_server
 
 LAB = "hello_world"
 
@@ -71,15 +70,9 @@ def test_reflection_lists_the_greeter(server) -> None:
 
 
 def test_health_answers_serving(server) -> None:
-    with grpc.insecure_channel(target(server)) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        for service in ("", "helloworld.Greeter"):
-            reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
-            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    assert_health_serving(target(server), "helloworld.Greeter")
 
 
 def test_server_reports_a_busy_port_clearly(lab: LabRunner, server) -> None:
     second = lab.start("server", "--port", str(server.port))
-    assert second.wait(timeout=10) == 1, second.describe()
-    assert "Traceback" not in second.stderr
-    assert f"{server.port}" in second.stderr and "--port 0" in second.stderr
+    assert_refuses_busy_port(second, server.port)

@@ -14,14 +14,13 @@ from types import ModuleType
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
 from labkit.labs import get_lab
 from labkit.procs import LabProcess, LabRunner, target
-from labkit.testing import assert_says_no_server
+from labkit.testing import assert_health_serving, assert_refuses_busy_port, assert_says_no_server
 
 LAB = "remote_counter"
 
@@ -286,18 +285,14 @@ def test_server_stops_within_2_s_with_a_stream_open(lab: LabRunner, server) -> N
 
 def test_server_reports_a_busy_port_clearly(lab: LabRunner, server) -> None:
     second = lab.start("server", "--port", str(server.port))
-    assert second.wait(timeout=10) == 1, second.describe()
-    assert "Traceback" not in second.stderr
-    assert f"{server.port}" in second.stderr and "--port 0" in second.stderr
+    assert_refuses_busy_port(second, server.port)
 
 
 def test_reflection_and_health(shared_server) -> None:
     with grpc.insecure_channel(target(shared_server)) as channel:
         services = ProtoReflectionDescriptorDatabase(channel).get_services()
         assert "counter.Counter" in services
-        stub = health_pb2_grpc.HealthStub(channel)
-        reply = stub.Check(health_pb2.HealthCheckRequest(service="counter.Counter"), timeout=5)
-        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    assert_health_serving(target(shared_server), "counter.Counter")
 
 
 # --- local_procedure.py ---------------------------------------------------------------

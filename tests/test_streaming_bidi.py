@@ -23,11 +23,10 @@ from pathlib import Path
 import grpc
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from labkit.labs import get_lab
 from labkit.procs import LabProcess, LabRunner, target
-from labkit.testing import assert_says_no_server
+from labkit.testing import assert_health_serving, assert_refuses_busy_port, assert_says_no_server
 
 LAB = "streaming_bidi"
 
@@ -529,17 +528,12 @@ def test_no_deprecation_warnings(lab: LabRunner) -> None:
 
 
 def test_health_and_reflection_name_the_service(server_79, channel_to, protocol) -> None:
-    stub = health_pb2_grpc.HealthStub(channel_to(server_79))
-    for service in ("", protocol.service):
-        reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
-        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    assert_health_serving(target(server_79), protocol.service)
 
 
 def test_server_reports_a_busy_port_clearly(lab: LabRunner, server_79) -> None:
     second = lab.start("server", "--port", str(server_79.port))
-    assert second.wait(timeout=10) == 1, second.describe()
-    assert "Traceback" not in second.stderr
-    assert f"{server_79.port}" in second.stderr and "--port 0" in second.stderr
+    assert_refuses_busy_port(second, server_79.port)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from labkit.labs import get_lab
 from labkit.procs import LabProcess, LabRunner, target
-from labkit.testing import assert_says_no_server
+from labkit.testing import assert_health_serving, assert_refuses_busy_port, assert_says_no_server
 
 LAB = "streaming_server_side"
 
@@ -373,15 +372,9 @@ def test_server_stops_gracefully_mid_story(lab: LabRunner, signum: int) -> None:
 
 
 def test_health_answers_serving(fast_server: LabProcess) -> None:
-    with grpc.insecure_channel(target(fast_server)) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        for service in ("", "AssistantService"):
-            reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
-            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    assert_health_serving(target(fast_server), "AssistantService")
 
 
 def test_server_reports_a_busy_port_clearly(lab: LabRunner, fast_server: LabProcess) -> None:
     second = lab.start("server", "--port", str(fast_server.port))
-    assert second.wait(timeout=10) == 1, second.describe()
-    assert "Traceback" not in second.stderr
-    assert f"{fast_server.port}" in second.stderr and "--port 0" in second.stderr
+    assert_refuses_busy_port(second, fast_server.port)

@@ -70,10 +70,6 @@ def find_go_plugins() -> dict[str, Path] | None:
     return found
 
 
-def go_plugins_present() -> bool:
-    return find_go_plugins() is not None
-
-
 def plugin_version(path: Path) -> str:
     """What `protoc-gen-go --version` says, e.g. "v1.36.12" ("1.6.2" for -grpc)."""
     try:

@@ -25,8 +25,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labkit import grading, starter
-from labkit.labs import LABS, Lab, Process
+from labkit import demo, grading, starter
+from labkit.labs import LABS, Lab
 from labkit.procs import LabRunner, ProcessError
 
 
@@ -109,24 +109,16 @@ def evaluate(reference: list[dict], starter_tests: list[dict], regions: dict[str
     return verdict
 
 
-def _present(proc: Process, folder: Path) -> bool:
-    program = proc.command[0]
-    return program == "python" or (folder / proc.cwd / program).is_file() \
-        or shutil.which(program) is not None
-
-
 def start_servers(lab: Lab, root: Path) -> str | None:
     """Start the lab's servers under `root` as its demo does; None if they all got ready,
     else what went wrong."""
     targets: dict[str, str] = {}
     with LabRunner(lab, root) as runner:
         for step in lab.demo:
-            proc = lab.process(step.process)
+            proc = demo.choose_process(lab, step, runner.folder)
             if not proc.server:
                 continue
-            if step.fallback and not _present(proc, runner.folder):
-                proc = lab.process(step.fallback)
-            args = [targets.get(a[1:-1], a) if a.startswith("{") else a for a in step.args]
+            args = demo.fill_in(step.args, targets)
             try:
                 server = runner.start_server(proc.name, *args, timeout=20)
             except (ProcessError, OSError) as error:

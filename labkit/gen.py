@@ -1,7 +1,8 @@
 """`python -m labkit gen [--check] [LAB ...]`: keep every lab's proto copy and stubs in step
 with the canonical protos in `protos/`.
 
-For each lab, the canonical `protos/<lab>/<file>.proto` is copied into the lab folder and
+For each lab, the canonical `protos/<lab>/<file>.proto` is copied into the lab folder (and
+each shared module the index lists, from `labkit/lab_modules/`, into its folder), and
 protoc (the one bundled with grpcio-tools, run exactly as the slides run it, from the lab
 folder with `-I.`) writes the Python stubs into each of the lab's stub folders, and the Go
 stubs when the lab has Go code and protoc-gen-go and protoc-gen-go-grpc are installed (on
@@ -21,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from labkit.labs import LABS, REPO_ROOT, Lab
+from labkit.labs import LAB_MODULES_DIR, LABS, REPO_ROOT, Lab
 
 GO_PLUGINS = ("protoc-gen-go", "protoc-gen-go-grpc")
 # The versions the checked-in Go stubs were generated with (their header names them), and
@@ -122,6 +123,9 @@ def generate(lab: Lab, lab_dir: Path, with_go: dict[str, Path] | None) -> None:
         raise GenError(f"{lab.name}: canonical proto {source.relative_to(REPO_ROOT)} is missing")
     lab_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, lab_dir / lab.proto)
+    for module, folder in lab.modules:
+        (lab_dir / folder).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(LAB_MODULES_DIR / module, lab_dir / folder / module)
     for out in lab.python_out:
         (lab_dir / out).mkdir(parents=True, exist_ok=True)
         protoc(python_args(lab, out), cwd=lab_dir)

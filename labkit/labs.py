@@ -14,6 +14,10 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROTOS_DIR = REPO_ROOT / "protos"
+# Plumbing that many labs share (serving, calling), written once here and copied into
+# each lab folder by `labkit gen`, exactly as the protos are: a lab folder stays
+# self-contained, and `gen --check` catches a copy that drifted.
+LAB_MODULES_DIR = Path(__file__).resolve().parent / "lab_modules"
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,8 @@ class Lab:
     python_out: tuple[str, ...] = (".",)  # folders (in the lab) that get Python stubs
     grpc_stubs: bool = True  # False: message classes only (no *_pb2_grpc.py)
     go_out: str | None = None  # folder (in the lab) that gets Go stubs, if any
+    # Shared modules copied in by gen: (file in labkit/lab_modules/, folder in the lab).
+    modules: tuple[tuple[str, str], ...] = ()
 
     @property
     def canonical_proto(self) -> Path:

@@ -1,27 +1,19 @@
-"""Grading: a pytest plugin (`--grade`, `--grade-json FILE`) and `python -m labkit grade`.
+"""Grading: each lab's rubric, scored from the lab tests, for a student and for Gradescope.
 
-    pytest --lab-root DIR --grade                     # table of points, lab by lab
-    pytest --lab-root DIR --grade-json results.json   # Gradescope's results.json as well
-    python -m labkit grade SUBMISSIONS --csv class.csv  # every student folder, one CSV
+    pytest --lab-root=DIR --grade                    # each lab's rubric: earned, missed, why
+    pytest --lab-root=DIR --grade-json results.json  # Gradescope's results.json as well
+    python -m labkit grade SUBMISSIONS --csv class.csv [-j 2]   # a whole class
 
-Grading runs the same black-box lab tests as development, against the labs under
-`--lab-root` (a student's copy). A lab test is one in a module that names its lab with
-`LAB = "<folder>"`; tests of labkit itself are left out of a graded run.
+The rubric of every lab lives in the index (labkit/labs.py): named items with points, each
+earned when all the tests it names pass. A lab test no item names is a 0-point check (it
+checks what the kit gives: a server that starts and stops, a client without a server);
+reports show it as such.
 
-Points live in ONE place: the table below, keyed by test names, because the tests are
-written by many hands and the points are the instructor's call. A table lets an instructor
-see and change the whole marking scheme at once without touching test code; a marker would
-scatter it over every test module. A test not listed is worth DEFAULT_POINTS; a parametrized
-test earns its points once per case. NOT_COVERED lists the tests that pass on the starter
-copy by design (they check what the starter keeps: a server that starts, stops on Ctrl+C,
-answers health and reflection, refuses a busy port; a client without a server): they run
-and show in every report but are worth 0 points, so that the untouched starter scores 0
-and every point rewards the student's own code. `python -m labkit check` proves it: the
-reference earns every point, the starter none.
-
-A crash, a hang or a missing file costs the test it happens in: each test gets a deadline
-(`--grade-timeout`, pytest-timeout), a lab's processes are stopped when its test ends, and
-`labkit grade` gives each student's whole run a deadline too.
+Trust: the grading process imports nothing of the submission. Its tests, labkit and stubs
+are the kit's own (labkit.protocol builds messages from the kit's protos); lab programs run
+as processes in the sandbox (labkit/sandbox.py), which also kills whatever they leave
+behind before any result is written. `labkit grade` runs the kit's own test files with the
+kit's own configuration against each submission.
 """
 
 from __future__ import annotations
@@ -30,299 +22,352 @@ import csv
 import fnmatch
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from labkit.labs import LABS, REPO_ROOT, Lab
-
-# --- the marking scheme ----------------------------------------------------------------------
-
-DEFAULT_POINTS = 1
-
-# "test_module::test_function" or "test_function" (in any lab's module); fnmatch wildcards
-# allowed; the first entry that matches wins. Parameters (`[...]`) are not part of the name.
-POINTS: dict[str, float] = {
-    "test_hello_world::test_default_greeting": 2,
-}
-
-# Tests that pass on the starter copy by design (see the docstring): worth 0 points.
-# Keep this list short: any other test that passes on the starter cannot fail.
-NOT_COVERED: tuple[str, ...] = (
-    # A client checks that its server is there before any call.
-    "test_*without_*_says_how_to_start_it",
-    # A server starts, stops on a signal with nothing in flight, refuses a busy port,
-    # answers health checks and reflection.
-    "test_server_stops_gracefully_on_signal",
-    "test_*reports_a_busy_port_clearly",
-    "test_*health*",
-    "test_*reflection*",
-    # Command lines are checked before any call.
-    "test_*command_line*",
-    "test_*refuses_bad_arguments",
-    # remote_counter: the local procedure is given (the starting point of the refactoring),
-    # and so is the client's check of --from.
-    "test_remote_counter::test_local_procedure_*",
-    "test_remote_counter::test_client_rejects_a_start_that_is_no_int64",
-    # protobuf_exploration: the encodings table, the benchmark, the CLI's input handling
-    # and the JSON comparison are given; students write the decoding.
-    "test_protobuf_exploration_tools::*",
-    # multiplexing: the timeline chart and the predictor's argument checks are given;
-    # students write fifo_schedule's loop.
-    "test_multiplexing_timeline::test_timeline_*",
-    "test_multiplexing_timeline::test_fifo_schedule_refuses_nonsense",
-)
+from labkit.labs import LABS, REPO_ROOT, Item, Lab, get_lab
 
 GRADE_TIMEOUT = 30.0  # seconds per test while grading (pyproject's 60 s is for development)
 STUDENT_TIMEOUT = 900.0  # seconds for one student's whole run in `labkit grade`
-OUTPUT_LIMIT = 4000  # characters of failure text per test in results.json
-
-
-def _matches(pattern: str, module: str, function: str) -> bool:
-    if "::" in pattern:
-        return fnmatch.fnmatchcase(f"{module}::{function}", pattern)
-    return fnmatch.fnmatchcase(function, pattern)
-
-
-def not_covered(module: str, function: str) -> bool:
-    """Whether a test passes on the starter by design (listed in NOT_COVERED)."""
-    return any(_matches(pattern, module, function) for pattern in NOT_COVERED)
-
-
-def points_for(module: str, function: str) -> float:
-    """The points of a test: `module` is the test module's name (test_hello_world),
-    `function` the test function's name without parameters."""
-    if not_covered(module, function):
-        return 0
-    for pattern, points in POINTS.items():
-        if _matches(pattern, module, function):
-            return points
-    return DEFAULT_POINTS
-
-
-def unused_entries(tests: list[tuple[str, str]]) -> list[str]:
-    """Entries of POINTS and NOT_COVERED that match none of these (module, function) tests:
-    typos, or tests renamed since."""
-    return [pattern for pattern in [*POINTS, *NOT_COVERED]
-            if not any(_matches(pattern, m, f) for m, f in tests)]
+TESTS_DIR = REPO_ROOT / "tests"
+HIDDEN_DIR = "hidden"  # tests/hidden/: tests the starter copy does not ship
 
 
 def fmt(points: float) -> str:
     return f"{points:g}"
 
 
-# --- the pytest plugin -------------------------------------------------------------------------
+# --- which test belongs to which lab and item --------------------------------------------
+
+
+def lab_of_module(path: Path, tests_dir: Path = TESTS_DIR) -> Lab | None:
+    """The lab whose index entry lists this test module (a path under tests/)."""
+    try:
+        rel = path.resolve().relative_to(tests_dir.resolve()).as_posix()
+    except ValueError:
+        return None
+    for lab in LABS:
+        if rel in lab.tests:
+            return lab
+    return None
+
+
+def item_matches(item: Item, function: str) -> bool:
+    return any(fnmatch.fnmatchcase(function, pattern) for pattern in item.tests)
+
+
+def items_of(lab: Lab, function: str) -> list[Item]:
+    return [item for item in lab.rubric if item_matches(item, function)]
+
+
+def lab_test_files(labs: list[Lab], kit: Path = REPO_ROOT, hidden: bool = True) -> list[Path]:
+    """The test modules of these labs in a kit (hidden ones too, unless told otherwise)."""
+    files = []
+    for lab in labs:
+        for rel in lab.tests:
+            if hidden or not rel.startswith(HIDDEN_DIR + "/"):
+                path = kit / "tests" / rel
+                if path.is_file():
+                    files.append(path)
+    return files
+
+
+# --- results of one run --------------------------------------------------------------------
 
 
 @dataclass
-class GradedTest:
+class TestResult:
     nodeid: str
     lab: str
-    module: str
-    function: str
-    name: str  # the test's name with its parameters: test_x[15]
-    max_score: float
-    status: str = "not run"  # passed, failed, skipped, not run
-    output: str = ""
+    function: str  # without parameters
+    outcome: str = "not run"  # passed, failed, skipped, not run
+    text: str = ""  # what went wrong (labkit.feedback), or the skip reason
     duration: float = 0.0
+
+
+@dataclass
+class ItemResult:
+    lab: str
+    item: Item
+    tests: list[TestResult]
+
+    @property
+    def earned(self) -> bool:
+        return bool(self.tests) and all(t.outcome == "passed" for t in self.tests)
 
     @property
     def score(self) -> float:
-        return self.max_score if self.status == "passed" else 0
+        return self.item.points if self.earned else 0
 
-    def gradescope(self) -> dict:
-        output = self.output
-        if self.status == "skipped":
-            output = f"Skipped: {output} (a skipped test earns no points)"
-        elif self.status == "not run":
-            output = "Not run: the grading run was stopped before this test."
-        return {
-            "name": f"{self.lab}: {self.name}",
-            "score": self.score,
-            "max_score": self.max_score,
-            "status": "passed" if self.status == "passed" else "failed",
-            "output": output,
-            "visibility": "visible",
-            "extra_data": {"lab": self.lab, "nodeid": self.nodeid, "outcome": self.status,
-                           "duration": round(self.duration, 3)},
-        }
+    def why(self) -> str:
+        """Why the item was missed, in a few lines: the first failing test's message and,
+        when a lab program crashed, where in the student's code."""
+        if not self.tests:
+            return "Its tests did not run (a test module could not be loaded: see the log)."
+        for test in self.tests:
+            if test.outcome == "passed":
+                continue
+            if test.outcome == "skipped":
+                return f"Skipped: {test.text} (a skipped test earns no points)."
+            if test.outcome == "not run":
+                return "Not run: the grading run stopped before this test."
+            return summary(test.text)
+        return ""
 
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    # Here, in a plugin that pytest loads before any conftest (`-p labkit.grading` in
-    # pyproject.toml), pytest knows that --lab-root takes a value: otherwise it would take
-    # the DIR of `--lab-root DIR` for a test path and load DIR/tests/conftest.py, a
-    # student's code.
-    parser.addoption(
-        "--lab-root", default=str(REPO_ROOT), metavar="DIR",
-        help="run the lab tests against the labs under DIR (a student's copy); "
-             "default: this repository")
-    group = parser.getgroup("labkit grading")
-    group.addoption("--grade", action="store_true",
-                    help="grade: run only the lab tests and end with a table of points per lab")
-    group.addoption("--grade-json", metavar="FILE",
-                    help="also write Gradescope's results.json to FILE (implies --grade)")
-    group.addoption("--grade-timeout", type=float, default=GRADE_TIMEOUT, metavar="SECONDS",
-                    help=f"deadline of each test while grading (default: {GRADE_TIMEOUT:g})")
+    def output(self) -> str:
+        """Everything about the item for results.json: each test and what went wrong."""
+        lines = [self.item.about]
+        for test in self.tests:
+            lines.append(f"\n[{test.outcome}] {test.function}"
+                         + (f" ({test.nodeid.rpartition('[')[2].rstrip(']')})"
+                            if "[" in test.nodeid else ""))
+            if test.outcome != "passed" and test.text:
+                lines.append(test.text)
+        return "\n".join(lines)
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    if config.getoption("--grade") or config.getoption("--grade-json"):
-        if getattr(config.option, "numprocesses", None):
-            # With pytest-xdist the results stay in the workers: the table would be empty.
-            raise pytest.UsageError("--grade runs the tests one at a time: leave out -n")
-        # A test module that cannot even be imported costs its tests, not the whole run.
-        config.option.continue_on_collection_errors = True
-        config.pluginmanager.register(Grader(config), "labkit-grader")
+def summary(text: str, lines: int = 3) -> str:
+    """The first line of a failure text, and where a traceback in it points into the
+    student's code (a relative path: labkit.feedback shows lab files that way)."""
+    all_lines = text.strip().splitlines()
+    head = all_lines[0] if all_lines else "failed"
+    where = [line.strip() for line in all_lines
+             if re.match(r'\s*File "(?!/)[^"]+", line \d+', line)]
+    crash = []
+    if where:
+        exception = next((line.strip() for line in reversed(all_lines)
+                          if re.match(r"\s*\w+(Error|Exception|Interrupt|Exit)\b", line)), "")
+        crash = [where[-1], exception] if exception else [where[-1]]
+    return "\n".join([head, *crash][:lines])
+
+
+@dataclass
+class LabResult:
+    lab: Lab
+    tests: list[TestResult]
+
+    def items(self) -> list[ItemResult]:
+        return [ItemResult(self.lab.name, item,
+                           [t for t in self.tests if item_matches(item, t.function)])
+                for item in self.lab.rubric]
+
+    def checks(self) -> list[TestResult]:
+        """The 0-point tests: named by no item."""
+        return [t for t in self.tests if not items_of(self.lab, t.function)]
+
+    @property
+    def score(self) -> float:
+        return sum(i.score for i in self.items())
+
+    @property
+    def possible(self) -> float:
+        return self.lab.points
+
+
+def lab_results(tests: list[TestResult]) -> list[LabResult]:
+    order = [lab.name for lab in LABS]
+    names = sorted({t.lab for t in tests}, key=order.index)
+    return [LabResult(get_lab(name), [t for t in tests if t.lab == name]) for name in names]
+
+
+# --- reports --------------------------------------------------------------------------------
+
+
+def text_report(results: list[LabResult], detail: bool = True) -> list[str]:
+    """The grade report a student reads in a terminal."""
+    lines = []
+    for lab in results:
+        lines.append(f"{lab.lab.name}: {fmt(lab.score)} of {fmt(lab.possible)} points")
+        for item in lab.items():
+            mark = "earned" if item.earned else "missed"
+            hidden = " (hidden test)" if item.item.hidden else ""
+            lines.append(f"  {mark} {fmt(item.item.points):>3}  {item.item.name}: "
+                         f"{item.item.about}{hidden}")
+            if not item.earned and detail:
+                lines.extend("             " + line for line in item.why().splitlines())
+        checks = lab.checks()
+        if checks:
+            failed = [t for t in checks if t.outcome != "passed"]
+            lines.append(f"  0-point checks (not graded; what the kit gives): "
+                         f"{len(checks) - len(failed)} of {len(checks)} passed"
+                         + "".join(f"\n             failed: {t.function}: "
+                                   f"{summary(t.text, 1)}" for t in failed))
+    total = sum(r.score for r in results)
+    possible = sum(r.possible for r in results)
+    lines.append(f"total: {fmt(total)} of {fmt(possible)} points")
+    return lines
+
+
+def markdown_table(results: list[LabResult]) -> str:
+    rows = ["| Lab | Points | Items earned |", "| --- | ---: | ---: |"]
+    for lab in results:
+        items = lab.items()
+        rows.append(f"| {lab.lab.name} | {fmt(lab.score)} / {fmt(lab.possible)} | "
+                    f"{sum(i.earned for i in items)} of {len(items)} |")
+    total = sum(r.score for r in results)
+    rows.append(f"| **total** | **{fmt(total)} / {fmt(sum(r.possible for r in results))}** | |")
+    return "\n".join(rows)
+
+
+def gradescope(results: list[LabResult], duration: float, notes: list[str]) -> dict:
+    """Gradescope's results.json (https://gradescope-autograders.readthedocs.io/en/latest/
+    specs/): one test per rubric item, plus each 0-point check marked as such."""
+    tests = []
+    for lab in results:
+        for item in lab.items():
+            tests.append({
+                "name": f"{lab.lab.name}: {item.item.name} - {item.item.about}",
+                "score": item.score,
+                "max_score": item.item.points,
+                "status": "passed" if item.earned else "failed",
+                "output": item.output() if not item.earned else item.item.about,
+                "visibility": "after_published" if item.item.hidden else "visible",
+                "tags": [lab.lab.name] + (["central"] if item.item.central else []),
+                "extra_data": {"lab": lab.lab.name, "item": item.item.name,
+                               "tests": {t.nodeid: t.outcome for t in item.tests}},
+            })
+        for check in lab.checks():
+            tests.append({
+                "name": f"{lab.lab.name}: [0 points, not graded] {check.function}",
+                "score": 0, "max_score": 0,
+                "status": "passed" if check.outcome == "passed" else "failed",
+                "output": check.text or "passed",
+                "visibility": "visible",
+                "tags": [lab.lab.name, "0 points"],
+                "extra_data": {"lab": lab.lab.name, "item": None,
+                               "tests": {check.nodeid: check.outcome}},
+            })
+    output = markdown_table(results)
+    if notes:
+        output += "\n\n" + "\n".join(f"- {note}" for note in notes)
+    return {
+        "score": sum(r.score for r in results),
+        "execution_time": round(duration),
+        "output": output,
+        "output_format": "md",
+        "test_output_format": "text",
+        "test_name_format": "text",
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": tests,
+        "extra_data": {"labs": {r.lab.name: {"score": r.score, "possible": r.possible}
+                                for r in results}},
+    }
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = path.with_name(path.name + ".tmp")
+    scratch.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(scratch, path)  # never a half-written file
+
+
+# --- the pytest side: collecting outcomes -------------------------------------------------------
 
 
 class Grader:
-    """Collects the outcome of every lab test and reports points (registered by --grade)."""
+    """Collects the outcome of every lab test (registered by --grade; see labkit.plugin)."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.json_path = config.getoption("--grade-json")
-        self.timeout = config.getoption("--grade-timeout")
-        self.results: dict[str, GradedTest] = {}
-        self.collection_errors: list[str] = []
+        self.timeout = config.getoption("--grade-timeout") or GRADE_TIMEOUT
+        self.tests: dict[str, TestResult] = {}
+        self.roots: dict[str, str] = {}  # nodeid -> lab root it ran against
+        self.notes: list[str] = []
         self.started = time.monotonic()
 
-    # Collection: lab tests only, each with a deadline and its points.
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session, config, items: list[pytest.Item]) -> None:
         keep, drop = [], []
         for item in items:
-            lab = getattr(getattr(item, "module", None), "LAB", None)
-            if not lab:
+            lab = lab_of_module(Path(str(item.path)), Path(str(config.rootpath)) / "tests")
+            if lab is None:
                 drop.append(item)
                 continue
             keep.append(item)
             if item.get_closest_marker("timeout") is None:
                 item.add_marker(pytest.mark.timeout(self.timeout))
-            module = item.module.__name__.rpartition(".")[2]
             function = getattr(item, "originalname", None) or item.name
-            self.results[item.nodeid] = GradedTest(
-                item.nodeid, lab, module, function, item.name, points_for(module, function))
+            self.tests[item.nodeid] = TestResult(item.nodeid, lab.name, function)
+            params = getattr(getattr(item, "callspec", None), "params", {})
+            self.roots[item.nodeid] = str(params.get("lab_root", ""))
         if drop:
             config.hook.pytest_deselected(items=drop)
             items[:] = keep
-        self.write_json()  # every test listed (as not run) from the start: a stopped run
-        # still shows what it could have earned.
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
-            self.collection_errors.append(f"{report.nodeid}: {report.longreprtext.strip()}")
+            self.notes.append(f"could not load {report.nodeid}: "
+                              f"{report.longreprtext.strip().splitlines()[-1]}")
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        result = self.results.get(report.nodeid)
+        from labkit.plugin import FEEDBACK_SECTION
+
+        result = self.tests.get(report.nodeid)
         if result is None:
             return
         result.duration += report.duration
         if report.skipped and not hasattr(report, "wasxfail"):
-            result.status = "skipped"
+            result.outcome = "skipped"
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(
                 report.longrepr)
-            result.output = reason.removeprefix("Skipped: ")
+            result.text = reason.removeprefix("Skipped: ")
         elif report.failed:
-            result.status = "failed"
-            text = report.longreprtext
-            if len(text) > OUTPUT_LIMIT:
-                text = "...\n" + text[-OUTPUT_LIMIT:]
-            where = "" if report.when == "call" else f"(error in {report.when})\n"
-            result.output = (result.output + "\n" if result.output else "") + where + text
-        elif report.when == "call" and report.passed and result.status == "not run":
-            result.status = "passed"
-        elif report.when == "teardown" and result.status == "not run":
-            result.status = "failed"  # never got to its call: an error before it
-            result.output = result.output or "The test did not run to its end."
+            result.outcome = "failed"
+            text = dict(report.sections).get(FEEDBACK_SECTION) or \
+                report.longreprtext.strip()[-1500:]
+            if report.when == "teardown":
+                text = "The test passed, then failed while cleaning up: " + text
+            result.text = (result.text + "\n" if result.text else "") + text
+        elif report.when == "call" and report.passed and result.outcome == "not run":
+            result.outcome = "passed"
+
+    def results_by_root(self) -> dict[str, list[LabResult]]:
+        roots: dict[str, list[TestResult]] = {}
+        for nodeid, test in self.tests.items():
+            roots.setdefault(self.roots.get(nodeid, ""), []).append(test)
+        return {root: lab_results(tests) for root, tests in roots.items()}
+
+    def data(self) -> dict:
+        duration = time.monotonic() - self.started
+        by_root = self.results_by_root()
+        if len(by_root) <= 1:
+            return gradescope(next(iter(by_root.values()), []), duration, self.notes)
+        return {"roots": {root: gradescope(results, duration, self.notes)
+                          for root, results in by_root.items()}}
 
     def pytest_runtest_logfinish(self, nodeid: str, location) -> None:
-        self.write_json()
-
-    # Reports.
-    def per_lab(self) -> dict[str, list[GradedTest]]:
-        order = {lab.name: n for n, lab in enumerate(LABS)}
-        labs: dict[str, list[GradedTest]] = {}
-        for result in self.results.values():
-            labs.setdefault(result.lab, []).append(result)
-        return dict(sorted(labs.items(), key=lambda pair: (order.get(pair[0], 99), pair[0])))
-
-    def table(self) -> list[str]:
-        rows = [("lab", "tests passed", "points")]
-        total = possible = 0.0
-        for lab, results in self.per_lab().items():
-            earned = sum(r.score for r in results)
-            most = sum(r.max_score for r in results)
-            passed = sum(r.status == "passed" for r in results)
-            skipped = sum(r.status == "skipped" for r in results)
-            note = f" ({skipped} skipped)" if skipped else ""
-            rows.append((lab, f"{passed}/{len(results)}{note}", f"{fmt(earned)}/{fmt(most)}"))
-            total += earned
-            possible += most
-        rows.append(("total", "", f"{fmt(total)}/{fmt(possible)}"))
-        widths = [max(len(row[i]) for row in rows) for i in range(3)]
-        lines = [f"{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:>{widths[2]}}"
-                 for row in rows]
-        lines.insert(1, "-" * len(lines[0]))
-        lines.insert(len(lines) - 1, "-" * len(lines[0]))
-        return lines
-
-    def gradescope(self) -> dict:
-        tests = [r.gradescope() for r in self.results.values()]
-        output = "\n".join(self.table())
-        if self.collection_errors:
-            output += "\n\nTest modules that could not be loaded:\n" + "\n".join(
-                self.collection_errors)
-        return {
-            "score": sum(t["score"] for t in tests),
-            "execution_time": round(time.monotonic() - self.started),
-            "output": output,
-            "visibility": "visible",
-            "stdout_visibility": "hidden",
-            "tests": tests,
-        }
-
-    def write_json(self) -> None:
-        if not self.json_path:
-            return
-        path = Path(self.json_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        scratch = path.with_name(path.name + ".partial")
-        scratch.write_text(json.dumps(self.gradescope(), indent=2, ensure_ascii=False) + "\n",
-                           encoding="utf-8")
-        os.replace(scratch, path)  # never a half-written file, also if the run is killed
-
-    def pytest_terminal_summary(self, terminalreporter) -> None:
-        root = self.config.getoption("--lab-root", default=None)
-        terminalreporter.write_sep("=", f"grade of {root}" if root else "grade")
-        for line in self.table():
-            terminalreporter.write_line(line)
-        skipped = [r for r in self.results.values() if r.status == "skipped"]
-        if skipped:
-            terminalreporter.write_line(
-                f"{len(skipped)} skipped test(s) earned no points (a toolchain missing on this "
-                "machine?): see the skip reasons above; LABKIT_REQUIRE_ALL=1 makes them fail.")
-        for error in self.collection_errors:
-            terminalreporter.write_line(f"could not load {error.splitlines()[0]}")
-        if self.json_path:
-            terminalreporter.write_line(f"Gradescope results: {self.json_path}")
-        if root and self.config.rootpath.resolve() == Path(root).resolve() != REPO_ROOT:
-            # `pytest --lab-root DIR`, DIR with a pytest configuration of its own: pytest
-            # chose DIR's configuration before any plugin could say that DIR is a value.
-            terminalreporter.write_line(
-                f"note: pytest read the configuration in {root}, so that copy's own tests "
-                "and labkit ran. To grade with this kit's tests whatever the copy holds, "
-                f"write --lab-root={root} (one word) or use python -m labkit grade.")
+        if self.json_path:  # progress, for a run stopped at its deadline (see run_lab_tests)
+            write_json(Path(self.json_path + ".partial"), self.data())
 
     def pytest_sessionfinish(self, session) -> None:
-        self.write_json()
+        # labkit.plugin's sessionfinish (tryfirst) has killed every lab process by now.
+        if self.json_path:
+            write_json(Path(self.json_path), self.data())
+            Path(self.json_path + ".partial").unlink(missing_ok=True)
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        for root, results in self.results_by_root().items():
+            roots = self.config.getoption("--lab-root")
+            title = f"grade of {root or (roots[0] if roots else REPO_ROOT)}"
+            terminalreporter.write_sep("=", title)
+            for line in text_report(results):
+                terminalreporter.write_line(line)
+        for note in self.notes:
+            terminalreporter.write_line(f"note: {note}")
+        if self.json_path:
+            terminalreporter.write_line(f"Gradescope results: {self.json_path}")
 
 
 # --- running pytest on a copy of the labs ------------------------------------------------------
@@ -345,12 +390,8 @@ class RunResult:
 
     def by_lab(self) -> dict[str, tuple[float, float]]:
         """lab -> (points earned, points possible)."""
-        labs: dict[str, tuple[float, float]] = {}
-        for test in self.tests():
-            lab = test["extra_data"]["lab"]
-            earned, most = labs.get(lab, (0, 0))
-            labs[lab] = (earned + test["score"], most + test["max_score"])
-        return labs
+        labs = (self.results or {}).get("extra_data", {}).get("labs", {})
+        return {lab: (v["score"], v["possible"]) for lab, v in labs.items()}
 
 
 def _leftover_pids(tag: str) -> list[int]:
@@ -377,63 +418,96 @@ def kill_leftovers(tag: str) -> int:
     return len(pids)
 
 
-def run_lab_tests(root: Path, labs: list[Lab] | None = None, *, test_timeout: float = GRADE_TIMEOUT,
-                  run_timeout: float = STUDENT_TIMEOUT, select: str | None = None,
-                  json_path: Path | None = None, kit: Path = REPO_ROOT) -> RunResult:
-    """Run the kit's lab tests (never the copy's own tests) against the labs under `root`,
-    in a pytest of its own, under a whole-run deadline; return its results.json."""
-    from labkit.starter import lab_test_files
+def pytest_command(kit: Path, files: list[Path], roots: list[Path], out: Path,
+                   test_timeout: float, select: str | None = None) -> list[str]:
+    """The pytest command line that grades `roots` with the kit's own tests and config.
 
+    `-c` names the kit's configuration and `--lab-root=DIR` is one word: pytest never
+    looks for a configuration (or a conftest.py) in a submission."""
+    argv = [sys.executable, "-m", "pytest", "-c", str(kit / "pyproject.toml"),
+            "--rootdir", str(kit), *map(str, files),
+            *(f"--lab-root={root}" for root in roots), "--grade",
+            "--grade-json", str(out), "--grade-timeout", f"{test_timeout:g}",
+            "-p", "no:cacheprovider", "-q", "--color=no", "--tb=no", "-o", "console_output_style=classic"]
+    if select:
+        argv += ["-k", select]
+    return argv
+
+
+def grading_env(tag: str, uid: int | None) -> dict[str, str]:
+    """The grader's environment for pytest: the instructor's, minus what could point
+    pytest or Python elsewhere."""
+    from labkit.sandbox import ENV_UID
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTHONSTARTUP")}
+    env["LABKIT_GRADE_RUN"] = tag
+    if uid is not None:
+        env[ENV_UID] = str(uid)
+    return env
+
+
+def run_lab_tests(root: Path | list[Path], labs: list[Lab] | None = None, *,
+                  test_timeout: float = GRADE_TIMEOUT, run_timeout: float = STUDENT_TIMEOUT,
+                  select: str | None = None, json_path: Path | None = None,
+                  kit: Path = REPO_ROOT, hidden: bool = True) -> RunResult:
+    """Run the kit's lab tests (never the copy's own tests) against the labs under `root`
+    (or several roots, each test once per root), in a pytest of its own, under a whole-run
+    deadline; return its results.json."""
+    from labkit.sandbox import Sandbox, UidLock
+
+    roots = [Path(r) for r in (root if isinstance(root, list) else [root])]
     labs = list(labs) if labs else list(LABS)
-    files = [str(path) for path in lab_test_files(labs, kit)]
+    files = lab_test_files(labs, kit, hidden=hidden)
+    if not files:
+        return RunResult(roots[0], None, 5, "no lab tests", 0.0, ["no lab tests found"])
+    # As root, the lab processes' user id is taken here, so that whatever pytest leaves
+    # behind (even when it is killed at the deadline) can be found and killed.
+    lock = UidLock() if os.geteuid() == 0 else None
     with tempfile.TemporaryDirectory(prefix="labkit-grade-") as scratch:
         out = Path(json_path) if json_path else Path(scratch) / "results.json"
-        log_path = Path(scratch) / "pytest.log"
         tag = uuid.uuid4().hex
-        # `--lab-root=DIR` in one word: pytest would take a separate DIR for a test path
-        # and load the copy's own tests/conftest.py (a student's code) into the grader.
-        argv = [sys.executable, "-m", "pytest", *files, f"--lab-root={root}", "--grade",
-                "--grade-json", str(out), "--grade-timeout", f"{test_timeout:g}",
-                "-p", "no:cacheprovider", "-q", "--color=no"]
-        if select:
-            argv += ["-k", select]
+        argv = pytest_command(kit, files, roots, out, test_timeout, select)
         notes: list[str] = []
         started = time.monotonic()
-        if not files:
-            return RunResult(Path(root), None, 5, "no lab tests", 0.0, ["no lab tests found"])
-        env = {**os.environ, "LABKIT_GRADE_RUN": tag}
+        log_path = Path(scratch) / "pytest.log"
         with open(log_path, "w+", encoding="utf-8", errors="replace") as log:
-            process = subprocess.Popen(argv, cwd=kit, env=env, stdout=log,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
+            process = subprocess.Popen(argv, cwd=kit, env=grading_env(tag, lock and lock.uid),
+                                       stdout=log, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
             try:
                 returncode: int | None = process.wait(timeout=run_timeout)
             except subprocess.TimeoutExpired:
                 notes.append(f"stopped at the whole-run deadline ({run_timeout:g} s): tests "
                              "not run earn nothing")
                 returncode = None
-                # Ctrl+C first: pytest tears the fixtures down (stopping the lab's
-                # processes) and writes what it has; then, for sure, SIGKILL.
-                os.killpg(process.pid, signal.SIGINT)
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
             finally:
-                if kill_leftovers(tag):
+                killed = kill_leftovers(tag)
+                if lock is not None:
+                    killed += Sandbox(lock.uid).kill_user_processes()
+                    lock.release()
+                if killed:
                     notes.append("processes left running by the submission were killed")
             log.seek(0)
             text = log.read()
         results = None
-        if out.is_file():
-            try:
-                results = json.loads(out.read_text(encoding="utf-8"))
-            except ValueError:
-                notes.append("results.json unreadable")
+        for candidate in (out, Path(str(out) + ".partial")):
+            if candidate.is_file():
+                try:
+                    results = json.loads(candidate.read_text(encoding="utf-8"))
+                except ValueError:
+                    notes.append(f"{candidate.name} unreadable")
+                    continue
+                if candidate != out:
+                    notes.append("the run was stopped: results of the tests run so far")
+                    write_json(out, results)
+                break
         if results is None:
             notes.append(f"pytest left no results (exit code {returncode}); see its output")
-        return RunResult(Path(root), results, returncode, text, time.monotonic() - started, notes,
-                         tag)
+        return RunResult(roots[0], results, returncode, text, time.monotonic() - started,
+                         notes, tag)
 
 
 # --- `python -m labkit grade` -----------------------------------------------------------------
@@ -454,7 +528,8 @@ def find_lab_root(folder: Path, labs: list[Lab]) -> Path:
         found = []
         for parent in frontier:
             for child in sorted(parent.iterdir()):
-                if child.is_dir() and not child.name.startswith((".", "__")):
+                if child.is_dir() and not child.is_symlink() and \
+                        not child.name.startswith((".", "__")):
                     found.append(child)
         for child in found:
             if holds_labs(child):
@@ -468,10 +543,35 @@ def submissions(folder: Path) -> list[Path]:
                   if p.is_dir() and not p.name.startswith((".", "__")))
 
 
+def grade_one(student: Path, labs: list[Lab], results_dir: Path | None, test_timeout: float,
+              student_timeout: float, select: str | None) -> tuple[dict, RunResult]:
+    """Grade one student folder: (CSV row, the run)."""
+    root = find_lab_root(student, labs)
+    json_path = results_dir / f"{student.name}.json" if results_dir else None
+    run = run_lab_tests(root, labs, test_timeout=test_timeout, run_timeout=student_timeout,
+                        select=select, json_path=json_path)
+    if results_dir:
+        (results_dir / f"{student.name}.log").write_text(run.log, encoding="utf-8")
+    notes = list(run.notes)
+    if root != student:
+        notes.insert(0, f"labs found in {root.relative_to(student)}/")
+    elif not any((root / lab.name).is_dir() for lab in labs):
+        notes.insert(0, "no lab folder found")
+    scores = run.by_lab()
+    row = {"student": student.name}
+    for lab in labs:
+        row[lab.name] = fmt(scores.get(lab.name, (0, 0))[0])
+    row["total"] = fmt(sum(earned for earned, _most in scores.values()))
+    row["notes"] = "; ".join(notes)
+    return row, run
+
+
 def grade_class(submissions_dir: Path, csv_path: Path, labs: list[Lab] | None = None, *,
                 results_dir: Path | None = None, test_timeout: float = GRADE_TIMEOUT,
-                student_timeout: float = STUDENT_TIMEOUT, select: str | None = None) -> int:
-    """The `grade` command: one pytest per student folder, one CSV row per student."""
+                student_timeout: float = STUDENT_TIMEOUT, select: str | None = None,
+                jobs: int = 1) -> int:
+    """The `grade` command: one pytest per student folder (`jobs` at a time), one CSV row
+    per student."""
     submissions_dir = Path(submissions_dir)
     if not submissions_dir.is_dir():
         print(f"error: {submissions_dir} is not a folder")
@@ -481,42 +581,26 @@ def grade_class(submissions_dir: Path, csv_path: Path, labs: list[Lab] | None = 
         print(f"error: no student folders in {submissions_dir}")
         return 2
     labs = list(labs) if labs else list(LABS)
-    lab_names = [lab.name for lab in labs]
-    rows = []
-    possible: dict[str, float] = {}
-    for number, student in enumerate(students, 1):
-        root = find_lab_root(student, labs)
-        print(f"[{number}/{len(students)}] {student.name} ...", end=" ", flush=True)
-        json_path = results_dir / f"{student.name}.json" if results_dir else None
-        run = run_lab_tests(root, labs, test_timeout=test_timeout, run_timeout=student_timeout,
-                            select=select, json_path=json_path)
-        if results_dir:
-            (results_dir / f"{student.name}.log").write_text(run.log, encoding="utf-8")
-        notes = list(run.notes)
-        if root != student:
-            notes.insert(0, f"labs found in {root.relative_to(student)}/")
-        elif not any((root / name).is_dir() for name in lab_names):
-            notes.insert(0, "no lab folder found")
-        scores = run.by_lab()
-        for lab, (_earned, most) in scores.items():
-            possible[lab] = max(possible.get(lab, 0), most)
-        row = {"student": student.name}
-        for lab in lab_names:
-            row[lab] = fmt(scores.get(lab, (0, 0))[0])
-        total = sum(earned for earned, _most in scores.values())
-        row["total"] = fmt(total)
-        row["notes"] = "; ".join(notes)
-        rows.append(row)
-        print(f"{fmt(total)} points in {run.duration:.0f} s" + (f" ({row['notes']})"
-                                                              if notes else ""))
+    rows: dict[str, dict] = {}
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(grade_one, student, labs, results_dir, test_timeout,
+                               student_timeout, select): student for student in students}
+        for number, future in enumerate(futures, 1):
+            student = futures[future]
+            row, run = future.result()
+            rows[student.name] = row
+            print(f"[{number}/{len(students)}] {student.name}: {row['total']} points in "
+                  f"{run.duration:.0f} s" + (f" ({row['notes']})" if row["notes"] else ""),
+                  flush=True)
     csv_path = Path(csv_path)
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     with open(csv_path, "w", newline="", encoding="utf-8") as out:
-        writer = csv.DictWriter(out, fieldnames=["student", *lab_names, "total", "notes"])
+        writer = csv.DictWriter(out, fieldnames=["student", *(lab.name for lab in labs),
+                                                 "total", "notes"])
         writer.writeheader()
-        writer.writerows(rows)
-    most = ", ".join(f"{lab} {fmt(possible.get(lab, 0))}" for lab in lab_names)
-    print(f"Points possible: {most}; total {fmt(sum(possible.values()))}")
+        writer.writerows(rows[student.name] for student in students)
+    most = ", ".join(f"{lab.name} {fmt(lab.points)}" for lab in labs)
+    print(f"Points possible: {most}; total {fmt(sum(lab.points for lab in labs))}")
     print(f"{len(rows)} student(s) graded: {csv_path}")
     return 0
 
@@ -528,4 +612,4 @@ def run(args, labs: list[Lab]) -> int:
         results_dir.mkdir(parents=True, exist_ok=True)
     return grade_class(Path(args.submissions), Path(args.csv), labs, results_dir=results_dir,
                        test_timeout=args.test_timeout, student_timeout=args.student_timeout,
-                       select=args.select)
+                       select=args.select, jobs=args.jobs)

@@ -50,6 +50,25 @@ class DemoStep:
 
 
 @dataclass(frozen=True)
+class Item:
+    """One item of a lab's rubric: its points are earned when every test it names passes
+    (all or nothing, as a rubric line is marked), so that a broken lesson costs the item.
+
+    Tests are named by function name (fnmatch patterns allowed) within the lab's test
+    modules; a parametrized test counts with all its cases. A lab test that no item names
+    is worth nothing: it checks a convention the kit gives (a server that starts and
+    stops, a client without a server) and shows in reports as a 0-point check.
+    """
+
+    name: str  # short, shown in every report: "servicer"
+    points: float
+    tests: tuple[str, ...]
+    about: str  # what the item asks of the student, one line in their words
+    central: bool = False  # the lab's central lesson: a mistake there costs >= 1/4 of the lab
+    hidden: bool = False  # its tests are hidden (tests/hidden/): results shown once published
+
+
+@dataclass(frozen=True)
 class Lab:
     name: str  # the lab's folder, and its folder under protos/
     title: str
@@ -62,6 +81,14 @@ class Lab:
     go_out: str | None = None  # folder (in the lab) that gets Go stubs, if any
     # Shared modules copied in by gen: (file in labkit/lab_modules/, folder in the lab).
     modules: tuple[tuple[str, str], ...] = ()
+    # The lab's test modules (paths under tests/; those under tests/hidden/ are not shipped
+    # in the starter copy) and its rubric: what grading runs and how it counts.
+    tests: tuple[str, ...] = ()
+    rubric: tuple[Item, ...] = ()
+
+    @property
+    def points(self) -> float:
+        return sum(item.points for item in self.rubric)
 
     @property
     def canonical_proto(self) -> Path:
@@ -89,6 +116,8 @@ LABS: tuple[Lab, ...] = (
             DemoStep("client", ("--target", "{server}")),
             DemoStep("client", ("--target", "{server}", "--name", "Zoë 李")),
         ),
+        tests=("test_hello_world.py",),
+        rubric=(Item("all", 1, ("test_*",), "placeholder until the rubric is written"),),
     ),
     # The entries below are sketches until their lab's issue fills them in.
     Lab(
@@ -115,6 +144,8 @@ LABS: tuple[Lab, ...] = (
             DemoStep("benchmark", fast_args=("--number", "2000", "--repeat", "3"),
                      title="JSON against Protobuf: size and speed"),
         ),
+        tests=("test_protobuf_exploration.py", "test_protobuf_exploration_decoder.py", "test_protobuf_exploration_tools.py"),
+        rubric=(Item("all", 1, ("test_*",), "placeholder until the rubric is written"),),
     ),
     Lab(
         name="cross_language",
@@ -138,6 +169,8 @@ LABS: tuple[Lab, ...] = (
             DemoStep("client", ("--target", "{server}"),
                      title="The same calls from the Python client"),
         ),
+        tests=("test_cross_language.py",),
+        rubric=(Item("all", 1, ("test_*",), "placeholder until the rubric is written"),),
     ),
     Lab(
         name="streaming_server_side",
@@ -158,6 +191,8 @@ LABS: tuple[Lab, ...] = (
                      interrupt_after="CHAPTER II.",
                      title="Ctrl+C mid-story: the client cancels, the server stops at once"),
         ),
+        tests=("test_streaming_server_side.py",),
+        rubric=(Item("all", 1, ("test_*",), "placeholder until the rubric is written"),),
     ),
     Lab(
         name="remote_counter",
@@ -177,6 +212,8 @@ LABS: tuple[Lab, ...] = (
                      interrupt_after="count=11",
                      title="The client logs each count; Ctrl+C cancels the stream"),
         ),
+        tests=("test_remote_counter.py",),
+        rubric=(Item("all", 1, ("test_*",), "placeholder until the rubric is written"),),
     ),
     Lab(
         name="streaming_bidi",
@@ -198,6 +235,8 @@ LABS: tuple[Lab, ...] = (
                      fast_args=("--pause", "0"),
                      title="auto mode: binary search, at most 7 guesses"),
         ),
+        tests=("test_streaming_bidi.py",),
+        rubric=(Item("all", 1, ("test_*",), "placeholder until the rubric is written"),),
     ),
     Lab(
         name="multiplexing",
@@ -219,6 +258,8 @@ LABS: tuple[Lab, ...] = (
                      interrupt_after="ChillB 0 finished",
                      title="Ctrl+C once ChillB 0 is done: the calls in flight are cancelled"),
         ),
+        tests=("test_multiplexing.py", "test_multiplexing_timeline.py"),
+        rubric=(Item("all", 1, ("test_*",), "placeholder until the rubric is written"),),
     ),
     Lab(
         name="file_hash_service",
@@ -239,6 +280,8 @@ LABS: tuple[Lab, ...] = (
             DemoStep("client", ("--target", "{file-service}", "--verify", "README.md",
                                 "hash.proto")),
         ),
+        tests=("test_file_hash_service.py",),
+        rubric=(Item("all", 1, ("test_*",), "placeholder until the rubric is written"),),
     ),
 )
 
@@ -250,3 +293,4 @@ def get_lab(name: str) -> Lab:
             return lab
     known = ", ".join(lab.name for lab in LABS)
     raise KeyError(f"no lab named {name!r} (labs: {known})")
+

@@ -16,11 +16,13 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from labkit.labs import Lab, Process
+from labkit.sandbox import LAB_PROCESS_TAG, Sandbox
 
 READY_RE = re.compile(r"Server started on port (\d+)")
 
@@ -57,8 +59,18 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONIOENCODING"] = "utf-8"
+    env[LAB_PROCESS_TAG] = "1"
     env.update(extra or {})
     return env
+
+
+# Every LabProcess started in this process, for as long as it exists: the tests' failure
+# reports show their last lines, and stray processes are told apart from these.
+STARTED: weakref.WeakSet[LabProcess] = weakref.WeakSet()
+# Where lab processes run when no sandbox is named: the tests' plugin sets it to the
+# session's sandbox (labkit/sandbox.py), so that no test can start a lab program outside
+# it by forgetting to pass one; the demo leaves it unset.
+DEFAULT_SANDBOX: Sandbox | None = None
 
 
 class LabProcess:
@@ -71,6 +83,7 @@ class LabProcess:
         name: str = "process",
         env: dict[str, str] | None = None,
         on_line: LineHandler | None = None,
+        sandbox: Sandbox | None = None,
     ) -> None:
         self.name = name
         self.argv = python_command(argv)
@@ -80,17 +93,21 @@ class LabProcess:
         self._on_line = on_line
         self._changed = threading.Condition()
         self._started_at = time.monotonic()
+        sandbox = sandbox if sandbox is not None else DEFAULT_SANDBOX
         # A session of its own, so that a signal reaches the whole program (`go run`
         # and its child, say) as Ctrl+C in a terminal reaches the foreground group.
+        # In a sandbox (see labkit/sandbox.py) it runs as the unprivileged lab user.
         self.popen = subprocess.Popen(
             self.argv,
             cwd=self.cwd,
-            env=child_env(env),
+            env=child_env({**(sandbox.env() if sandbox else {}), **(env or {})}),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            **(sandbox.popen_kwargs() if sandbox else {}),
         )
+        STARTED.add(self)
         self._readers = [
             threading.Thread(target=self._read, args=("stdout", self.popen.stdout), daemon=True),
             threading.Thread(target=self._read, args=("stderr", self.popen.stderr), daemon=True),
@@ -132,6 +149,11 @@ class LabProcess:
         return f"{self.name}: {' '.join(self.argv)} (in {self.cwd}, {state})\n{output}"
 
     # --- waiting ------------------------------------------------------------------
+
+    @property
+    def started_at(self) -> float:
+        """When the process was started (time.monotonic())."""
+        return self._started_at
 
     @property
     def alive(self) -> bool:
@@ -241,10 +263,13 @@ class LabRunner:
 
     def __init__(
         self, lab: Lab, lab_root: Path, env: dict[str, str] | None = None,
-        on_line: LineHandler | None = None,
+        on_line: LineHandler | None = None, sandbox: Sandbox | None = None,
     ) -> None:
         self.lab = lab
-        self.lab_root = Path(lab_root)
+        self.sandbox = sandbox if sandbox is not None else DEFAULT_SANDBOX
+        # In a sandbox, the lab runs from a copy the lab user can read (labkit/sandbox.py).
+        self.lab_root = self.sandbox.runnable(lab_root, lab.name) if self.sandbox else \
+            Path(lab_root)
         self.env = env
         self.on_line = on_line
         self.started: list[LabProcess] = []
@@ -260,7 +285,7 @@ class LabRunner:
         merged = {**(self.env or {}), **(env or {})}
         running = LabProcess(
             [*proc.command, *args], self.folder / proc.cwd, name=name or proc.name,
-            env=merged, on_line=self.on_line,
+            env=merged, on_line=self.on_line, sandbox=self.sandbox,
         )
         self.started.append(running)
         return running

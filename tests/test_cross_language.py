@@ -20,6 +20,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from labkit.builds import BuildError, go_build
 from labkit.labs import Process
 from labkit.procs import LabProcess, LabRunner, Result, target
 from labkit.testing import (
@@ -46,19 +47,14 @@ go_test = pytest.mark.timeout(GO_BUILD_TIMEOUT + 60)
 # --- the Go client ------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def go_binary(lab_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The Go client, built once per session from the lab's client/ folder."""
+def go_binary(lab_root: Path, sandbox) -> Path:
+    """The Go client, built once per session from the lab's client/ folder (as a lab
+    process: labkit/builds.py)."""
     require_commands("go", why="the cross_language Go client")
-    client_dir = lab_root / LAB / "client"
-    binary = tmp_path_factory.mktemp("go-client") / "hw_client"
-    # The Go toolchain fetches the modules of go.mod/go.sum through its module proxy;
-    # go.sum must be complete (the default -mod=readonly never edits it).
-    done = subprocess.run(["go", "build", "-o", str(binary), "."], cwd=client_dir,
-                          capture_output=True, text=True, timeout=GO_BUILD_TIMEOUT)
-    if done.returncode != 0:
-        pytest.fail(f"go build in {client_dir} failed:\n{done.stdout}{done.stderr}",
-                    pytrace=False)
-    return binary
+    try:
+        return go_build(sandbox, lab_root / LAB / "client", "hw_client")
+    except BuildError as error:
+        pytest.fail(str(error), pytrace=False)
 
 
 def start_go(lab: LabRunner, binary: Path, *args: str) -> LabProcess:

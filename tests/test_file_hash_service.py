@@ -38,6 +38,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
+from labkit.builds import BuildError, cmake_build
 from labkit.labs import Process
 from labkit.procs import LabProcess, LabRunner, target
 from labkit.testing import (
@@ -66,7 +67,7 @@ def sha256(data: bytes) -> str:
 # --- the two hash servers -----------------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def cpp_hash_server(lab_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def cpp_hash_server(lab_root: Path, sandbox) -> Path:
     """The C++ hash server, built once per session from the lab's CMakeLists.txt."""
     why = "the C++ hash server (file_hash_service)"
     require_commands("cmake", "pkg-config", why=why)
@@ -76,14 +77,10 @@ def cpp_hash_server(lab_root: Path, tmp_path_factory: pytest.TempPathFactory) ->
                                capture_output=True).returncode == 0
     require(have_libs, f"{why} needs gRPC C++, protobuf and OpenSSL development files "
                        f"(Debian/Ubuntu: apt install {APT_PACKAGES})")
-    source = lab_root / LAB
-    build = tmp_path_factory.mktemp("hash-service-build")
-    for step in (["cmake", "-S", str(source), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release"],
-                 ["cmake", "--build", str(build), "-j", "2"]):
-        done = subprocess.run(step, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
-        if done.returncode != 0:  # the toolchain is there: a failed build is a failure
-            pytest.fail(f"{' '.join(step)} failed:\n{done.stdout}{done.stderr}", pytrace=False)
-    return build / "hash_service"
+    try:
+        return cmake_build(sandbox, lab_root / LAB, "hash_service", "hash-service-build")
+    except BuildError as error:  # the toolchain is there: a failed build is a failure
+        pytest.fail(str(error), pytrace=False)
 
 
 def start_hash_server(lab: LabRunner, kind: str, request: pytest.FixtureRequest,

@@ -1,112 +1,158 @@
-"""`python -m labkit check [--lab NAME ...]`: prove that the grading bites.
+"""`python -m labkit check [--lab NAME ...]`: prove that the grading bites, and is fair.
 
 Rustlings' "dev check" for this kit. It writes the starter copy into a scratch folder,
 starts each starter lab's servers once (a starter whose server cannot start is no use to
-a student), then runs the lab tests twice, as `labkit grade` does: against this
-repository (the reference) and against the starter copy. It holds when
+a student), then grades, in ONE pytest run per lab, the reference (this repository), the
+starter copy and every mutant of the lab (labkit/mutants/: a student-like mistake applied
+to a copy of the reference). It holds when
 
-- every lab has solution regions (the starter copy would otherwise be the reference);
-- the reference passes every lab test, so it earns every point;
-- the starter earns no point: every test worth points (all but NOT_COVERED, see
-  labkit/grading.py) fails on it. A test that passes on the starter cannot tell solved
-  code from unsolved: fix the test (or, if it checks only what the starter keeps, list
-  it in NOT_COVERED);
-- every entry of POINTS and NOT_COVERED names a test that exists (when checking all labs).
+- the lab's rubric is sound: every item names a test that exists, and the lab has a
+  central item;
+- the reference earns every point, and passes its 0-point checks too;
+- the starter copy earns no point;
+- every mutant loses points, and a mutant marked central (it breaks the lab's central
+  lesson) at least a quarter of the lab's points.
 
-Skipped tests (a toolchain missing here) are listed and not counted either way; with
-LABKIT_REQUIRE_ALL=1 (as in .ci/run) they fail instead. Exit 0 when everything holds,
-1 otherwise, naming each test at fault.
+`--repeat N` grades the reference N times more, with `--load` while other processes keep
+every core busy: a correct copy must earn every point every time (no flaky points).
+
+Skipped tests (a toolchain missing here) earn nothing, so the reference would fail: run
+with what the README installs (LABKIT_REQUIRE_ALL=1 in .ci/run turns a skip into a failure
+that names the missing tool). Exit 0 when everything holds, 1 otherwise.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from labkit import demo, grading, starter
-from labkit.labs import LABS, Lab
+from labkit.labs import LABS, REPO_ROOT, Lab
+from labkit.mutants import Mutant, mutants_of
 from labkit.procs import LabRunner, ProcessError
 
 
+class CheckError(Exception):
+    """A mutant or a rubric that cannot be used as written (named in the message)."""
+
+
 @dataclass
-class Verdict:
+class LabVerdict:
+    lab: Lab
     problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    summary: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
+    lines: list[str] = field(default_factory=list)  # what was checked, for the report
+    summary: str = ""
 
 
-def _outcome(test: dict) -> str:
-    return test.get("extra_data", {}).get("outcome", test["status"])
+# --- mutants -----------------------------------------------------------------------------
 
 
-def first_error(output: str) -> str:
-    """The line of a pytest failure that says what went wrong."""
-    lines = output.strip().splitlines()
-    errors = [line[1:].strip() for line in lines if line.startswith("E ")]
-    return (errors[0] if errors else lines[-1] if lines else "")[:200]
+def copy_lab(source: Path, dest: Path) -> None:
+    shutil.copytree(source, dest, symlinks=True,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "build"))
 
 
-def evaluate(reference: list[dict], starter_tests: list[dict], regions: dict[str, int],
-             labs: list[str], check_table: bool = True) -> Verdict:
-    """Judge two runs of the lab tests (Gradescope `tests` lists, as the grading plugin
-    writes them): `regions` is the number of solution regions of each lab."""
-    verdict = Verdict()
-    for lab in labs:
-        if not regions.get(lab):
-            verdict.problems.append(f"{lab}: no solution regions (mark what students write "
-                                    "with BEGIN SOLUTION / END SOLUTION)")
-    ref_tests = {t["extra_data"]["nodeid"]: t for t in reference}
-    start_tests = {t["extra_data"]["nodeid"]: t for t in starter_tests}
-    if not ref_tests:
-        verdict.problems.append("no lab test ran against the reference")
+def apply_mutant(lab: Lab, mutant: Mutant, dest_root: Path, source_root: Path = REPO_ROOT) -> None:
+    """Write a copy of the reference lab under `dest_root` with the mistake in it. The text
+    to change must occur once, inside a solution region (it is a student's mistake)."""
+    copy_lab(source_root / lab.name, dest_root / lab.name)
+    path = dest_root / lab.name / mutant.file
+    text = path.read_text(encoding="utf-8")
+    count = text.count(mutant.find)
+    if count != 1:
+        raise CheckError(f"{lab.name} mutant {mutant.name}: its text occurs {count} times in "
+                         f"{mutant.file} (it must occur once)")
+    line = text[:text.index(mutant.find)].count("\n")
+    last = line + mutant.find.count("\n")
+    regions = starter.find_regions(text, mutant.file)
+    if not any(r.begin < line and last < r.end for r in regions):
+        raise CheckError(f"{lab.name} mutant {mutant.name}: {mutant.file}:{line + 1} is not "
+                         "inside a solution region (a mutant is a mistake in students' code)")
+    path.write_text(text.replace(mutant.find, mutant.replace), encoding="utf-8")
 
-    skipped = [n for n, t in ref_tests.items() if _outcome(t) == "skipped"]
-    for nodeid, test in ref_tests.items():
-        if _outcome(test) not in ("passed", "skipped"):
-            verdict.problems.append(f"fails on the reference: {nodeid} ({_outcome(test)}): "
-                                    f"{first_error(test.get('output') or '')}")
-    for nodeid in skipped:
-        verdict.notes.append(f"skipped on this machine, not checked: {nodeid}")
 
-    for nodeid, test in start_tests.items():
-        outcome = _outcome(test)
-        if outcome == "skipped":
-            if nodeid not in skipped:
-                verdict.notes.append(f"skipped on the starter, not checked: {nodeid}")
+# --- judging one lab's run ----------------------------------------------------------------------
+
+
+def points(results: dict) -> tuple[float, float]:
+    return results["score"], sum(t["max_score"] for t in results["tests"])
+
+
+def missed_items(results: dict) -> list[dict]:
+    return [t for t in results["tests"] if t["max_score"] > 0 and t["status"] != "passed"]
+
+
+def judge(lab: Lab, by_root: dict[str, dict], reference: str, starter_root: str | None,
+          mutants: dict[str, Mutant]) -> LabVerdict:
+    """Judge one lab's graded run: `by_root` maps each lab root to its results.json."""
+    verdict = LabVerdict(lab)
+    ref = by_root.get(reference)
+    if ref is None:
+        verdict.problems.append(f"{lab.name}: the reference was not graded")
+        return verdict
+    earned, possible = points(ref)
+    ran = {nodeid.split("::")[-1].split("[")[0] for t in ref["tests"]
+           for nodeid in t["extra_data"]["tests"]}
+    for item in lab.rubric:
+        if not any(grading.item_matches(item, name) for name in ran):
+            verdict.problems.append(f"{lab.name}: rubric item {item.name!r} names no test "
+                                    f"that ran ({', '.join(item.tests)})")
+    if not any(item.central for item in lab.rubric):
+        verdict.problems.append(f"{lab.name}: no rubric item is marked central")
+    for test in missed_items(ref):
+        verdict.problems.append(f"{lab.name}: the reference misses {test['name']}: "
+                                f"{_first_failure(test)}")
+    for test in ref["tests"]:
+        if test["max_score"] == 0 and test["status"] != "passed":
+            verdict.problems.append(f"{lab.name}: a 0-point check fails on the reference: "
+                                    f"{test['name']}: {_first_failure(test)}")
+    verdict.lines.append(f"reference {grading.fmt(earned)}/{grading.fmt(possible)}")
+
+    if starter_root is not None and starter_root in by_root:
+        st_earned, _ = points(by_root[starter_root])
+        for test in by_root[starter_root]["tests"]:
+            if test["max_score"] > 0 and test["status"] == "passed":
+                verdict.problems.append(f"{lab.name}: the untouched starter earns {test['name']}"
+                                        " (its tests cannot tell solved from unsolved)")
+        verdict.lines.append(f"starter {grading.fmt(st_earned)}/{grading.fmt(possible)}")
+
+    caught = 0
+    for root, mutant in mutants.items():
+        result = by_root.get(root)
+        if result is None:
+            verdict.problems.append(f"{lab.name} mutant {mutant.name}: not graded")
             continue
-        if test["max_score"] > 0 and outcome == "passed":
-            verdict.problems.append(f"passes on the starter copy, so it cannot fail: {nodeid}"
-                                    f" ({grading.fmt(test['max_score'])} points)")
-        elif test["max_score"] == 0 and outcome != "passed" and nodeid in ref_tests:
-            verdict.notes.append(f"in NOT_COVERED but fails on the starter (it could be worth "
-                                 f"points): {nodeid}")
-    missing = sorted(set(ref_tests) - set(start_tests))
-    for nodeid in missing:
-        verdict.problems.append(f"did not run against the starter copy: {nodeid}")
-
-    if check_table:
-        names = [(t["extra_data"]["nodeid"].split("::")[0].rpartition("/")[2].removesuffix(".py"),
-                  t["extra_data"]["nodeid"].split("::")[-1].split("[")[0]) for t in reference]
-        for entry in grading.unused_entries(names):
-            verdict.problems.append(f"labkit/grading.py: {entry!r} matches no lab test")
-
-    def points(tests: dict[str, dict], lab: str) -> tuple[float, float]:
-        mine = [t for t in tests.values() if t["extra_data"]["lab"] == lab]
-        return sum(t["score"] for t in mine), sum(t["max_score"] for t in mine)
-
-    for lab in labs:
-        ref_earned, ref_most = points(ref_tests, lab)
-        st_earned, st_most = points(start_tests, lab)
-        verdict.summary.append(f"{lab:<24} regions {regions.get(lab, 0):>2}   reference "
-                               f"{grading.fmt(ref_earned):>3}/{grading.fmt(ref_most):<3}  "
-                               f"starter {grading.fmt(st_earned):>3}/{grading.fmt(st_most)}")
+        lost = possible - points(result)[0]
+        need = possible / 4 if mutant.central else min(1, possible)
+        missed = ", ".join(t["extra_data"]["item"] for t in missed_items(result)) or "nothing"
+        line = (f"mutant {mutant.name}{' (central)' if mutant.central else ''}: loses "
+                f"{grading.fmt(lost)} of {grading.fmt(possible)} ({missed})")
+        verdict.lines.append(line)
+        if lost < need:
+            verdict.problems.append(
+                f"{lab.name} mutant {mutant.name} ({mutant.about}) loses only "
+                f"{grading.fmt(lost)} points; it must lose "
+                f"{'a quarter of the lab' if mutant.central else 'points'}")
+        else:
+            caught += 1
+    verdict.summary = (f"{lab.name:<24} {'  '.join(verdict.lines[:2]):<36} "
+                       f"mutants caught {caught}/{len(mutants)}")
     return verdict
+
+
+def _first_failure(test: dict) -> str:
+    output = test.get("output") or ""
+    lines = [line for line in output.splitlines()[1:] if line.strip()]
+    return (lines[1] if len(lines) > 1 else lines[0] if lines else "")[:200]
+
+
+# --- running ----------------------------------------------------------------------------------
 
 
 def start_servers(lab: Lab, root: Path) -> str | None:
@@ -127,60 +173,107 @@ def start_servers(lab: Lab, root: Path) -> str | None:
     return None
 
 
+def check_lab(lab: Lab, scratch: Path, starter_copy: Path | None, with_mutants: bool,
+              test_timeout: float) -> LabVerdict:
+    """Grade the reference, the starter and the mutants of one lab in one pytest run."""
+    mutants: dict[str, Mutant] = {}
+    if with_mutants:
+        for mutant in mutants_of(lab.name):
+            dest = scratch / f"mutant-{lab.name}-{mutant.name}"
+            try:
+                apply_mutant(lab, mutant, dest)
+            except CheckError as error:
+                verdict = LabVerdict(lab, [str(error)])
+                verdict.summary = f"{lab.name:<24} mutants cannot be applied"
+                return verdict
+            mutants[str(dest.resolve())] = mutant
+    roots = [REPO_ROOT, *([starter_copy] if starter_copy else []), *map(Path, mutants)]
+    run = grading.run_lab_tests(roots, [lab], test_timeout=test_timeout)
+    if run.results is None:
+        verdict = LabVerdict(lab, [f"{lab.name}: the graded run left no results: "
+                                   + " ".join(run.notes) + "\n" + run.log[-3000:]])
+        verdict.summary = f"{lab.name:<24} no results"
+        return verdict
+    by_root = run.results.get("roots") or {str(REPO_ROOT): run.results}
+    verdict = judge(lab, by_root, str(REPO_ROOT),
+                    str(starter_copy.resolve()) if starter_copy else None, mutants)
+    verdict.lines.append(f"graded in {run.duration:.0f} s")
+    return verdict
+
+
+def busy_cores() -> list[subprocess.Popen]:
+    """One process per core that only burns CPU: a busy machine, for --load."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            for _ in range(os.cpu_count() or 2)]
+
+
+def check_repeat(labs: list[Lab], times: int, load: bool, test_timeout: float) -> list[str]:
+    """Grade the reference `times` times (under load if asked): every point every time."""
+    problems = []
+    burners = busy_cores() if load else []
+    try:
+        for number in range(1, times + 1):
+            run = grading.run_lab_tests(REPO_ROOT, labs, test_timeout=test_timeout)
+            missed = missed_items(run.results) if run.results else []
+            state = "every point" if run.results and not missed else "MISSED POINTS"
+            print(f"  run {number}/{times}{' under load' if load else ''}: {state} "
+                  f"({run.duration:.0f} s)", flush=True)
+            if run.results is None:
+                problems.append(f"run {number}: no results: {' '.join(run.notes)}")
+            for test in missed:
+                problems.append(f"run {number}: the reference missed {test['name']}: "
+                                f"{_first_failure(test)}")
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+    return problems
+
+
 def run(labs: list[Lab] | None = None, test_timeout: float = grading.GRADE_TIMEOUT,
-        keep: str | None = None) -> int:
+        keep: str | None = None, with_mutants: bool = True, jobs: int = 2, repeat: int = 0,
+        load: bool = False) -> int:
     """The `check` command."""
     labs = list(labs) if labs else list(LABS)
-    names = [lab.name for lab in labs]
-    scratch = tempfile.mkdtemp(prefix="labkit-check-")
+    scratch = Path(tempfile.mkdtemp(prefix="labkit-check-"))
     try:
-        copy = Path(keep) if keep else Path(scratch) / "starter"
+        copy = Path(keep) if keep else scratch / "starter"
         try:
             report = starter.make_starter(copy, labs)
         except starter.StarterError as error:
             print(f"FAIL: the starter copy cannot be made: {error}")
             return 1
-        for warning in report.warnings:
-            print(f"warning: {warning}")
         print(f"Starter copy: {copy} ({report.count()} solution regions)")
-
-        verdict = Verdict()
+        problems: list[str] = []
         for lab in labs:
-            if report.count(lab.name) and any(p.server for p in lab.processes):
-                problem = start_servers(lab, copy)
-                if problem:
-                    verdict.problems.append(f"{lab.name}: the starter's server does not start: "
-                                            f"{problem.splitlines()[0]}")
-                    verdict.notes.append(problem)
-
-        # Both runs take the tests (and labkit) from the starter copy, where they are
-        # byte-identical copies: one snapshot, even while someone edits the kit's tests.
-        print("Running the lab tests against the reference ...", flush=True)
-        ref = grading.run_lab_tests(grading.REPO_ROOT, labs, test_timeout=test_timeout,
-                                    kit=copy)
-        print(f"  done in {ref.duration:.0f} s" + "".join(f"; {n}" for n in ref.notes))
-        print("Running the lab tests against the starter copy ...", flush=True)
-        start = grading.run_lab_tests(copy, labs, test_timeout=test_timeout, kit=copy)
-        print(f"  done in {start.duration:.0f} s" + "".join(f"; {n}" for n in start.notes))
-        if ref.results is None or start.results is None:
-            print("FAIL: a test run left no results; its output:")
-            print((ref if ref.results is None else start).log[-4000:])
-            return 1
-
-        judged = evaluate(ref.tests(), start.tests(),
-                          {lab: report.count(lab) for lab in names}, names,
-                          check_table=len(labs) == len(LABS))
-        verdict.problems = [*verdict.problems, *judged.problems]
-        verdict.notes += judged.notes
-        print()
-        for line in judged.summary:
-            print(line)
-        for note in verdict.notes:
-            print(f"note: {note}")
-        if verdict.ok:
-            print("OK: the reference earns every point and the starter copy none.")
+            if not report.count(lab.name):
+                problems.append(f"{lab.name}: no solution regions (mark what students write "
+                                "with BEGIN SOLUTION / END SOLUTION)")
+            elif any(p.server for p in lab.processes):
+                trouble = start_servers(lab, copy)
+                if trouble:
+                    problems.append(f"{lab.name}: the starter's server does not start: "
+                                    f"{trouble.splitlines()[0]}")
+        print(f"Grading each lab's reference, starter and mutants ({jobs} at a time) ...",
+              flush=True)
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            verdicts = list(pool.map(
+                lambda lab: check_lab(lab, scratch, copy, with_mutants, test_timeout), labs))
+        for verdict in verdicts:
+            print(verdict.summary)
+            for line in verdict.lines[2:]:
+                print(f"    {line}")
+            problems += verdict.problems
+        if repeat:
+            print(f"Grading the reference {repeat} more time(s)"
+                  f"{' while every core is kept busy' if load else ''} ...", flush=True)
+            problems += check_repeat(labs, repeat, load, test_timeout)
+        if not problems:
+            print("OK: the reference earns every point, the starter none, every mutant loses"
+                  " points (central ones at least a quarter of their lab)"
+                  + (", and no point is flaky." if repeat else "."))
             return 0
-        for problem in verdict.problems:
+        for problem in problems:
             print(f"FAIL: {problem}")
         return 1
     finally:

@@ -36,6 +36,7 @@ from pathlib import Path
 import pytest
 
 from labkit.labs import LABS, REPO_ROOT, Item, Lab, get_lab
+from labkit.plugin import lab_roots
 
 GRADE_TIMEOUT = 30.0  # seconds per test while grading (pyproject's 60 s is for development)
 STUDENT_TIMEOUT = 900.0  # seconds for one student's whole run in `labkit grade`
@@ -113,7 +114,7 @@ class ItemResult:
         """Why the item was missed, in a few lines: the first failing test's message and,
         when a lab program crashed, where in the student's code."""
         if not self.tests:
-            return "Its tests did not run (a test module could not be loaded: see the log)."
+            return "Its tests did not run (not selected, or their module could not be loaded)."
         for test in self.tests:
             if test.outcome == "passed":
                 continue
@@ -290,18 +291,22 @@ class Grader:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session, config, items: list[pytest.Item]) -> None:
         keep, drop = [], []
+        first_root = str(lab_roots(config)[0])
         for item in items:
             lab = lab_of_module(Path(str(item.path)), Path(str(config.rootpath)) / "tests")
-            if lab is None:
+            params = getattr(getattr(item, "callspec", None), "params", {})
+            root = str(params.get("lab_root", first_root))
+            function = getattr(item, "originalname", None) or item.name
+            # Several copies at once (labkit check): the 0-point checks, which test what
+            # the kit gives, run against the first copy (the reference) only.
+            if lab is None or (root != first_root and not items_of(lab, function)):
                 drop.append(item)
                 continue
             keep.append(item)
             if item.get_closest_marker("timeout") is None:
                 item.add_marker(pytest.mark.timeout(self.timeout))
-            function = getattr(item, "originalname", None) or item.name
             self.tests[item.nodeid] = TestResult(item.nodeid, lab.name, function)
-            params = getattr(getattr(item, "callspec", None), "params", {})
-            self.roots[item.nodeid] = str(params.get("lab_root", ""))
+            self.roots[item.nodeid] = root
         if drop:
             config.hook.pytest_deselected(items=drop)
             items[:] = keep

@@ -127,7 +127,7 @@ def roots_of(item: pytest.Item) -> list[Path]:
     roots = [*lab_roots(item.config)]
     sandbox = item.config.stash.get(SANDBOX, None)
     if sandbox is not None:
-        roots.append(sandbox.base)
+        roots += [*sandbox.snapshots, sandbox.base]
     return roots
 
 

@@ -98,14 +98,14 @@ class LabProcess:
         # and its child, say) as Ctrl+C in a terminal reaches the foreground group.
         # In a sandbox (see labkit/sandbox.py) it runs as the unprivileged lab user.
         self.popen = subprocess.Popen(
-            self.argv,
+            sandbox.command(self.argv) if sandbox else self.argv,
             cwd=self.cwd,
             env=child_env({**(sandbox.env() if sandbox else {}), **(env or {})}),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
-            **(sandbox.popen_kwargs() if sandbox else {}),
+            umask=0o022,
         )
         STARTED.add(self)
         self._readers = [

@@ -38,6 +38,7 @@ LOCK_DIR = Path(tempfile.gettempdir()) / "labkit-sandbox-uids"
 ENV_UID = "LABKIT_SANDBOX_UID"  # set by a parent that holds the id (labkit grade)
 ENV_OFF = "LABKIT_SANDBOX"  # "0": run lab processes as ourselves even as root (debugging)
 PR_SET_CHILD_SUBREAPER = 36
+SETPRIV = shutil.which("setpriv")
 
 # What the snapshot of a lab folder leaves out: what a build or a run leaves behind.
 SNAPSHOT_IGNORE = shutil.ignore_patterns(
@@ -142,6 +143,7 @@ class Sandbox:
 
     def __init__(self, uid: int | None) -> None:
         self.uid = uid  # None: lab processes run as ourselves
+        self.snapshots: list[Path] = []  # lab roots copied for the lab user
         self._lock: UidLock | None = None
         self.subreaper = become_subreaper()
         self.base = Path(tempfile.mkdtemp(prefix="labkit-sandbox-"))
@@ -171,11 +173,20 @@ class Sandbox:
 
     # --- running ----------------------------------------------------------------------
 
-    def popen_kwargs(self) -> dict:
-        """Keyword arguments for subprocess.Popen that run a program in the sandbox."""
+    def command(self, argv: list[str]) -> list[str]:
+        """The command line that runs `argv` in the sandbox: as the lab user, through
+        util-linux's setpriv, which drops our rights and then executes the program.
+
+        Why not Popen(user=...): Python must then fork() instead of vfork(), and fork()
+        runs gRPC's fork handlers in a test process whose gRPC threads are busy (a
+        stand-in server): now and then the child crashed before it could execute."""
         if self.uid is None:
-            return {}
-        return {"user": self.uid, "group": self.uid, "extra_groups": [], "umask": 0o022}
+            return list(argv)
+        if SETPRIV is None:
+            raise SandboxError("setpriv (util-linux) is needed to run lab processes as an "
+                               "unprivileged user; install util-linux")
+        return [SETPRIV, f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
+                "--", *argv]
 
     def env(self) -> dict[str, str]:
         """Environment entries for a lab process: a home and scratch folders of its own."""
@@ -196,9 +207,9 @@ class Sandbox:
         the folders on the way, then prove it with `import grpc`."""
         for path in {Path(sys.executable), Path(sys.executable).resolve(), Path(sys.prefix)}:
             self.allow_through(path)
-        probe = subprocess.run([sys.executable, "-c", "import grpc"], capture_output=True,
-                               text=True, timeout=60, env={**os.environ, **self.env()},
-                               **self.popen_kwargs())
+        probe = subprocess.run(self.command([sys.executable, "-c", "import grpc"]),
+                               capture_output=True, text=True, timeout=60,
+                               env={**os.environ, **self.env()}, umask=0o022)
         if probe.returncode != 0:
             raise SandboxError(
                 f"the unprivileged lab user (uid {self.uid}) cannot run {sys.executable} "
@@ -230,6 +241,7 @@ class Sandbox:
             return lab_root
         dest = Path(tempfile.mkdtemp(prefix="labs-", dir=self.base))
         os.chmod(dest, 0o755)
+        self.snapshots.append(dest)
         for name in labs:
             source = lab_root / name
             if source.is_dir():
@@ -259,10 +271,10 @@ class Sandbox:
     def run(self, argv: list[str], cwd: Path, env: dict[str, str] | None = None,
             timeout: float = 300) -> subprocess.CompletedProcess:
         """Run a program as a lab process (a build of a student's code) to its end."""
-        return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        return subprocess.run(self.command(argv), cwd=cwd, capture_output=True, text=True,
+                              timeout=timeout, umask=0o022,
                               env={**os.environ, LAB_PROCESS_TAG: "1", **self.env(),
-                                   **(env or {})},
-                              **self.popen_kwargs())
+                                   **(env or {})})
 
     # --- cleaning up --------------------------------------------------------------------
 

@@ -1,17 +1,109 @@
-"""Helpers for tests that need a toolchain (Go, CMake and gRPC C++): skip with a one-line
-reason where it is missing, except under LABKIT_REQUIRE_ALL=1 (set by .ci/run), where a
-missing toolchain fails the test instead of hiding it."""
+"""What the lab tests share: stand-in servers of the test's own, the design's conventions
+as one assertion each, and toolchain checks.
+
+- `StandIn`: a gRPC server run by the test itself, from the kit's canonical proto, that
+  stands in for the lab's server when a student's CLIENT is graded. It answers differently
+  from the reference (a reply the test makes up), so a client earns its points only by
+  calling and printing what it got; and it records what it received (requests, deadlines).
+  A student's SERVER is graded through the test's own client (labkit.protocol's stubs).
+- `require`/`require_commands`: a test that needs a toolchain (Go, CMake and gRPC C++)
+  skips with a one-line reason where it is missing, except under LABKIT_REQUIRE_ALL=1 (set
+  by .ci/run), where a missing toolchain fails the test instead of hiding it.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import shutil
+import threading
+from concurrent import futures
+from dataclasses import dataclass, field
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from labkit.procs import LabProcess, Result
+from labkit.labs import Process
+from labkit.procs import LabProcess, LabRunner, Result
+from labkit.protocol import LabProto, lab_proto
+
+NO_DEADLINE = 1e6  # seconds: grpc reports "no deadline" as a huge time remaining
+
+
+def token() -> str:
+    """A short random word: a stand-in's reply the reference could never print."""
+    return secrets.token_hex(3)
+
+
+@dataclass
+class Received:
+    """One call a stand-in server received."""
+
+    method: str
+    request: object  # the request message (the first one, for a request stream)
+    deadline: float | None  # seconds left when it arrived; None: the client set none
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class StandIn:
+    """A server of the test's own for `service` of a lab (from the kit's proto), serving
+    `servicer`'s methods (each called as grpc calls a servicer: request, context).
+
+        with StandIn("hello_world", "Greeter", Greeter()) as server:
+            lab.run("client", "--target", server.target)
+            assert server.calls[0].deadline is not None
+
+    Every call is recorded in `calls` before the servicer runs."""
+
+    def __init__(self, lab: str, service: str, servicer: object, workers: int = 16) -> None:
+        self.proto: LabProto = lab_proto(lab)
+        self.service = service
+        self.calls: list[Received] = []
+        self._lock = threading.Lock()
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers),
+                                   options=[("grpc.so_reuseport", 0)])
+        self._server.add_generic_rpc_handlers(
+            (self.proto.handler(service, _Recording(self, servicer)),))
+        self.port = self._server.add_insecure_port("localhost:0")
+
+    @property
+    def target(self) -> str:
+        return f"localhost:{self.port}"
+
+    def record(self, method: str, request: object, context: grpc.ServicerContext) -> None:
+        left = context.time_remaining()
+        metadata = {key: value for key, value in context.invocation_metadata()
+                    if isinstance(value, str)}
+        with self._lock:
+            self.calls.append(Received(method, request,
+                                       left if left is not None and left < NO_DEADLINE
+                                       else None, metadata))
+
+    def __enter__(self) -> StandIn:
+        self._server.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._server.stop(grace=None)
+
+
+class _Recording:
+    """Wraps a stand-in's servicer: records each call, then lets the servicer answer."""
+
+    def __init__(self, stand_in: StandIn, servicer: object) -> None:
+        self._stand_in = stand_in
+        self._servicer = servicer
+
+    def __getattr__(self, method: str):
+        behaviour = getattr(self._servicer, method)
+
+        def recorded(request, context):
+            self._stand_in.record(method, request, context)
+            return behaviour(request, context)
+
+        return recorded
 
 
 def require(condition: bool, reason: str) -> None:
@@ -59,3 +151,59 @@ def assert_health_serving(address: str, *services: str) -> None:
         for service in ("", *services):
             reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
             assert reply.status == health_pb2.HealthCheckResponse.SERVING, service
+
+
+# --- a student's Python function, called in a child process ------------------------------
+
+class StudentCodeError(AssertionError):
+    """The student's code raised: the message holds its traceback (their file and line)."""
+
+
+# Runs in the child, in the lab folder: the test's own script (it may import the lab's
+# modules) sets `result`; the child hands it back as JSON on its last line of output.
+_CHILD = """
+import json, sys, traceback
+data = json.loads(sys.stdin.read())
+space = {"payload": data["payload"]}
+try:
+    exec(compile(data["script"], "<the test's script>", "exec"), space)
+    answer = {"ok": True, "value": space.get("result")}
+except BaseException as error:
+    answer = {"ok": False, "error": "".join(traceback.format_exception(error))}
+sys.stdout.write("\\n" + data["marker"] + json.dumps(answer) + "\\n")
+sys.stdout.flush()
+"""
+
+
+def run_in_lab(lab: LabRunner, script: str, payload: object = None, timeout: float = 30,
+               cwd: str = ".") -> object:
+    """Run the test's own `script` in a child Python process, in the lab folder (as a lab
+    process: the grading process never imports a student's module). The script reads
+    `payload` (JSON data) and sets `result` to JSON data, which is returned. If the
+    student's code raises, StudentCodeError carries its traceback; if the child hangs,
+    the test fails at `timeout`. Batch many calls into one script: a process costs ~0.1 s.
+
+        decoded = run_in_lab(lab, "import wire_decoder\n"
+                                  "result = [wire_decoder.decode_varint(bytes.fromhex(h), 0)"
+                                  " for h in payload]", ["96 01"])
+    """
+    marker = f"labkit-result-{token()}{token()}:"
+    child = lab.start(Process("python", ("python", "-c", _CHILD), cwd=cwd))
+    try:
+        child.send(json.dumps({"payload": payload, "script": script, "marker": marker}))
+    except BrokenPipeError:
+        pass
+    child.close_stdin()
+    try:
+        child.wait(timeout)
+    finally:
+        child.stop()
+    answers = [line[len(marker):] for line in child.stdout.splitlines()
+               if line.startswith(marker)]
+    if not answers:
+        raise StudentCodeError("The lab's code ended the process before it could answer "
+                               f"(exit code {child.popen.returncode}).")
+    answer = json.loads(answers[-1])
+    if not answer["ok"]:
+        raise StudentCodeError(f"The lab's code raised an exception:\n{answer['error']}")
+    return answer["value"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 import textwrap
@@ -10,9 +11,17 @@ from pathlib import Path
 
 import pytest
 
+from labkit.gen import is_student_copy
 from labkit.labs import LABS, REPO_ROOT, get_lab
 from labkit.procs import LabRunner, target
-from labkit.starter import MARKER_RE, StarterError, is_source, make_starter, replace_regions
+from labkit.starter import (
+    MARKER_RE,
+    StarterError,
+    is_source,
+    make_starter,
+    replace_regions,
+    student_readme,
+)
 
 SERVICER = textwrap.dedent('''\
     import grpc
@@ -64,7 +73,7 @@ def test_servicer_methods_answer_unimplemented_and_other_code_raises() -> None:
             '"TODO: Stream three \\"tick\\" replies.")') in text
     # A function inside a servicer method is no servicer method:
     assert ('            # TODO: Double x.\n'
-            '            raise NotImplementedError("Double x.")\n') in text
+            '            raise NotImplementedError("TODO: Double x.")\n') in text
 
 
 def test_a_plain_function_raises_not_implemented_with_the_prompt() -> None:
@@ -80,7 +89,7 @@ def test_a_plain_function_raises_not_implemented_with_the_prompt() -> None:
         def say_hello(stub, name):
             """Docstring stays."""
             # TODO: Call SayHello.
-            raise NotImplementedError("Call SayHello.")
+            raise NotImplementedError("TODO: Call SayHello.")
         ''')
 
 
@@ -91,7 +100,7 @@ def test_a_region_without_prompt_names_its_function() -> None:
             return data
             # END SOLUTION
         ''')
-    assert 'raise NotImplementedError("write this part (decode)")' in text
+    assert 'raise NotImplementedError("TODO: write this part (decode)")' in text
 
 
 def test_a_servicer_module_without_import_grpc_still_gets_a_status() -> None:
@@ -219,8 +228,11 @@ def test_starter_client_runs_and_fails_naming_the_task(hello_starter: Path) -> N
         server = reference.start_server()
         result = starter.run("client", "--target", target(server))
     assert result.returncode == 1, result.output
-    assert result.stderr.splitlines()[-1] == ("NotImplementedError: Send a HelloRequest with "
-                                              "the name and return the reply's message.")
+    # One line that names the TODO (the lab's calling module prints it), no traceback.
+    assert result.stdout == ""
+    assert re.fullmatch(r"TODO: Send a HelloRequest with the name and return the reply's "
+                        r"message\. \(client\.py, line \d+, in say_hello\)\n",
+                        result.stderr), result.stderr
 
 
 def test_copy_refuses_a_folder_in_use_or_inside_the_kit(tmp_path: Path) -> None:
@@ -256,11 +268,49 @@ def test_whole_kit_starter_replaces_every_region_and_every_file_parses(tmp_path:
 
 def test_starter_command_line(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "labkit", "starter", str(tmp_path / "s"),
-                           "--lab", "hello_world"], cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=60)
+                           "--lab", "hello_world", "--lab", "protobuf_exploration"],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "hello_world: 2 solution region(s) replaced (client.py, server.py)" in done.stdout
+    # Each lab's own first command, not `python server.py` for every lab.
+    lines = done.stdout.splitlines()
+    dest = (tmp_path / "s").resolve()
+    assert f"  hello_world           cd {dest / 'hello_world'} && python server.py" in lines
+    assert (f"  protobuf_exploration  cd {dest / 'protobuf_exploration'} && python "
+            "x_main_reduced.py") in lines
     again = subprocess.run([sys.executable, "-m", "labkit", "starter", str(tmp_path / "s")],
                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert again.returncode == 1
     assert again.stdout.startswith("error: ") and "not empty" in again.stdout
+
+
+# --- what the copy tells students -------------------------------------------------------------
+
+
+def test_the_copy_is_marked_as_a_students_copy(hello_starter: Path) -> None:
+    assert is_student_copy(hello_starter)
+    assert not is_student_copy(REPO_ROOT)
+
+
+def test_the_copy_has_a_readme_for_students_about_its_own_labs(hello_starter: Path) -> None:
+    readme = (hello_starter / "README.md").read_text(encoding="utf-8")
+    assert readme == student_readme([get_lab("hello_world")])
+    assert readme.startswith("# gRPC labs\n")
+    # A row for the copy's lab, with its run commands; none for the labs left out.
+    assert ("| [hello_world](hello_world/README.md) | Greeter/SayHello: the first gRPC service "
+            "| `cd hello_world && python server.py`<br>`cd hello_world && python client.py` "
+            "| 50051 |") in readme
+    assert not any(f"[{lab.name}]" in readme for lab in LABS[1:])
+    assert "protoc-gen-go" not in readme  # cross_language's part: not in this copy
+    assert "<!--" not in readme
+    # Nothing for instructors.
+    for instructors_only in ("instructor", "labkit grade", "labkit starter", "labkit check",
+                             "Gradescope", "--lab-root", "labkit demo", "submission"):
+        assert instructors_only.lower() not in readme.lower(), instructors_only
+
+
+def test_a_labs_own_part_of_the_readme_comes_with_that_lab() -> None:
+    with_go = student_readme([get_lab("hello_world"), get_lab("cross_language")])
+    assert "protoc -I=./ --go_out=./client/ --go-grpc_out=./client/ assistant.proto" in with_go
+    assert "[cross_language](cross_language/README.md)" in with_go
+    assert "<!--" not in with_go

@@ -38,7 +38,7 @@ from labkit.labs import LABS, REPO_ROOT, Lab, get_lab
 # Folders of the kit the autograder needs besides the graded labs' own folders.
 KIT_PARTS = ("labkit", "protos", "tests", "requirements.txt", "pyproject.toml")
 SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", "build", "mutants",
-                              ".labkit-replaced")
+                              ".labkit-gen")
 GO_DOWNLOAD = "https://go.dev/dl/go{version}.linux-amd64.tar.gz"
 
 SETUP_SH = """#!/usr/bin/env bash

@@ -89,6 +89,7 @@ class LabProcess:
         self.argv = python_command(argv)
         self.cwd = Path(cwd)
         self.port: int | None = None
+        self._wire = None  # a labkit.wire.Proxy in front of this server (LABKIT_WIRE=1)
         self.lines: list[tuple[str, str]] = []  # (stream, line) in arrival order
         self._on_line = on_line
         self._changed = threading.Condition()
@@ -233,8 +234,22 @@ class LabProcess:
     def interrupt(self) -> None:
         self.signal(signal.SIGINT)
 
+    def through_wire(self) -> int:
+        """The port of a `labkit wire` proxy to this server, started on first use; it
+        prints every frame it passes on (nowhere: its decoding is exercised, not read)."""
+        if self._wire is None:
+            from labkit.wire import Proxy
+
+            self._wire = Proxy(to=f"localhost:{self.port}", host="localhost",
+                               out=open(os.devnull, "w"))
+            self._wire.start()
+        return self._wire.port
+
     def stop(self, timeout: float = 5.0) -> int:
         """Stop the process for sure: SIGTERM, then SIGKILL if it does not exit in time."""
+        if self._wire is not None:
+            self._wire.stop()
+            self._wire = None
         if self.alive:
             self.signal(signal.SIGTERM)
             try:
@@ -326,8 +341,15 @@ class LabRunner:
         self.close()
 
 
+WIRE = "LABKIT_WIRE"  # "1": every test talks to servers through `labkit wire`
+
+
 def target(server: LabProcess, host: str = "localhost") -> str:
-    """The `host:port` that reaches a started server."""
+    """The `host:port` that reaches a started server. With LABKIT_WIRE=1, that of a
+    `labkit wire` proxy in front of it (one per server, stopped with it): the tests then
+    show that the proxy passes every call through unchanged."""
     if server.port is None:
         server.wait_ready()
+    if os.environ.get(WIRE) == "1":
+        return f"{host}:{server.through_wire()}"
     return f"{host}:{server.port}"

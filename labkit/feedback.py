@@ -50,6 +50,8 @@ def message_of(error: BaseException | None, fallback: str) -> str:
     if isinstance(error, ProcessError):
         return str(error).splitlines()[0]
     text = str(error) if error is not None else ""
+    if type(error).__name__ == "Failed":  # pytest.fail("..."): the test's own words
+        return _first_lines(text, MESSAGE_LINES)
     if isinstance(error, AssertionError) and text:
         # pytest appends its own explanation ("assert ...") after the test's message.
         own = re.split(r"\n(?:assert |where |\+ |- )", text, maxsplit=1)[0]
@@ -116,12 +118,23 @@ def process_report(seen: Watch, roots: Iterable[Path]) -> str:
     return relative_paths("\n".join([head, *("  " + line for line in body)]), roots)
 
 
+def says_something(seen: Watch) -> bool:
+    """Whether a process's lines during the test are worth showing: not when it is still
+    running and printed nothing but its ready line (a server the test did not trouble)."""
+    with seen.process._changed:
+        lines = [line for _stream, line in seen.process.lines[seen.first_line:]]
+    lines = [line for line in lines if not NOISE.search(line)]
+    if not seen.process.alive:
+        return True
+    return any("Server started on port" not in line for line in lines)
+
+
 def failure_text(message: str, watched: list[Watch], roots: Iterable[Path]) -> str:
     """The whole text of one failure: the test's message, then each process's lines."""
     roots = list(roots)
     parts = [relative_paths(message, roots)]
     for seen in watched:
-        if len(seen.process.lines) > seen.first_line or seen.first_line == 0:
+        if says_something(seen):
             parts.append(process_report(seen, roots))
     text = "\n".join(parts)
     if len(text) > TEXT_LIMIT:

@@ -17,6 +17,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
+from labkit.labs import get_lab
 from labkit.procs import LabRunner, target
 from labkit.protocol import lab_proto
 from labkit.testing import (
@@ -35,7 +36,15 @@ HelloReply = PROTO.message("HelloReply")
 
 @pytest.fixture
 def server(lab: LabRunner):
+    """A server of this test alone (a test that stops it, or starts a second one)."""
     return lab.start_server()
+
+
+@pytest.fixture(scope="module")
+def shared(lab_root, sandbox):
+    """One server for the tests that only call it: started once, checked by each."""
+    with LabRunner(get_lab(LAB), lab_root, sandbox=sandbox) as runner:
+        yield runner.start_server()
 
 
 class Greeter:
@@ -66,8 +75,8 @@ class SilentGreeter:
 # --- the servicer, through the test's own client ------------------------------------------
 
 @pytest.mark.parametrize("name", ["World", "Ada", "Zoë 李", ""])
-def test_server_greets_by_name(server, name: str) -> None:
-    with grpc.insecure_channel(target(server)) as channel:
+def test_server_greets_by_name(shared, name: str) -> None:
+    with grpc.insecure_channel(target(shared)) as channel:
         try:
             reply = PROTO.stub(channel, "Greeter").SayHello(HelloRequest(name=name), timeout=10)
         except grpc.RpcError as error:
@@ -135,8 +144,8 @@ def test_client_gives_up_on_a_silent_server(lab: LabRunner) -> None:
 
 # --- both, as the slides run them -----------------------------------------------------------
 
-def test_slides_run(lab: LabRunner, server) -> None:
-    result = lab.run("client", "--target", target(server))
+def test_slides_run(lab: LabRunner, shared) -> None:
+    result = lab.run("client", "--target", target(shared))
     assert result.stdout == "Client received: Hello, World!\n" and result.returncode == 0, (
         "python client.py against python server.py should print the slides' line "
         f"'Client received: Hello, World!'; it printed {result.stdout.strip()!r} "
@@ -145,11 +154,11 @@ def test_slides_run(lab: LabRunner, server) -> None:
 
 # --- what the kit gives: 0-point checks -------------------------------------------------------
 
-def test_client_ignores_proxy_variables(lab: LabRunner, server) -> None:
+def test_client_ignores_proxy_variables(lab: LabRunner, shared) -> None:
     # A proxy that does not exist: a client that used it could not reach the server.
     proxy = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
              "grpc_proxy": "http://127.0.0.1:9", "no_proxy": ""}
-    result = lab.run("client", "--target", target(server), "--timeout", "3", env=proxy)
+    result = lab.run("client", "--target", target(shared), "--timeout", "3", env=proxy)
     assert result.returncode != 2, result.output
 
 
@@ -166,17 +175,17 @@ def test_server_stops_gracefully_on_signal(lab: LabRunner, server, signum: int) 
     assert "Traceback" not in server.stderr
 
 
-def test_reflection_lists_the_greeter(server) -> None:
-    with grpc.insecure_channel(target(server)) as channel:
+def test_reflection_lists_the_greeter(shared) -> None:
+    with grpc.insecure_channel(target(shared)) as channel:
         services = ProtoReflectionDescriptorDatabase(channel).get_services()
     assert "helloworld.Greeter" in services
     assert "grpc.health.v1.Health" in services
 
 
-def test_health_answers_serving(server) -> None:
-    assert_health_serving(target(server), "helloworld.Greeter")
+def test_health_answers_serving(shared) -> None:
+    assert_health_serving(target(shared), "helloworld.Greeter")
 
 
-def test_server_reports_a_busy_port_clearly(lab: LabRunner, server) -> None:
-    second = lab.start("server", "--port", str(server.port))
-    assert_refuses_busy_port(second, server.port)
+def test_server_reports_a_busy_port_clearly(lab: LabRunner, shared) -> None:
+    second = lab.start("server", "--port", str(shared.port))
+    assert_refuses_busy_port(second, shared.port)

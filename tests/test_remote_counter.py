@@ -1,16 +1,27 @@
-"""remote_counter, black box: the real server, client and local procedure as processes,
-plus calls made straight to the server with grpc."""
+"""remote_counter, black box: the student's counter server through the test's own client,
+the student's client against a stand-in server of the test's own, and both together as the
+slides run them.
+
+- "The counter's cancel frees the worker at once": a server with a single worker
+  (--workers 1) counts for a client with a 60 s step; the client leaves (cancels, or
+  closes its channel); a second client must then get its counts at once, which only
+  happens once the first count has let its worker go.
+- The client is run against a stand-in whose counts are its own (not from+1, from+2, ...),
+  so that a client earns its points only by calling Count and logging what it was sent.
+
+Kit conventions (no server, busy port, health and reflection) are 0-point checks; the local
+procedure, which students run but do not write, is checked in test_remote_counter_local.py
+(not graded).
+"""
 
 from __future__ import annotations
 
-import importlib
 import re
-import signal
-import sys
+import threading
 import time
-from collections.abc import Iterator
-from datetime import datetime
-from types import ModuleType
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 import pytest
@@ -19,10 +30,22 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 from labkit.labs import get_lab
-from labkit.procs import LabProcess, LabRunner, target
-from labkit.testing import assert_health_serving, assert_refuses_busy_port, assert_says_no_server
+from labkit.procs import LabProcess, LabRunner, ProcessError, Result, target
+from labkit.protocol import lab_proto
+from labkit.sandbox import Sandbox
+from labkit.testing import (
+    StandIn,
+    assert_health_serving,
+    assert_refuses_busy_port,
+    assert_says_no_server,
+    token,
+)
 
 LAB = "remote_counter"
+PROTO = lab_proto(LAB)
+CountRequest = PROTO.message("CountRequest")
+CountResponse = PROTO.message("CountResponse")
+NO_PROXY = [("grpc.enable_http_proxy", 0)]
 
 INT64_MAX = 2**63 - 1
 # `INFO:root:2024-10-23 04:55:14.621176: count=7`, as the slides show (datetime.now()
@@ -30,306 +53,447 @@ INT64_MAX = 2**63 - 1
 COUNT_LINE = re.compile(
     r"^INFO:root:(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{6})?): count=(-?\d+)$")
 CLIENT_CANCELLED = "INFO:root:Stream cancelled by user (Ctrl+C)."
+# A step that a server must never sit out once its client is gone; and how long "at once"
+# may take on a busy machine (a server that sleeps out the step is 60 s late).
+LONG = 60.0
+AT_ONCE = 5.0
 
 
-def counts(stderr: str) -> list[int]:
-    """The values of the count lines, failing on any line that is not one."""
-    values = []
-    for line in stderr.splitlines():
-        match = COUNT_LINE.match(line)
-        assert match, f"not a count line: {line!r}\n{stderr}"
-        values.append(int(match.group(2)))
-    return values
-
-
-def count_times(stderr: str) -> list[datetime]:
-    return [datetime.fromisoformat(m.group(1))
-            for m in map(COUNT_LINE.match, stderr.splitlines()) if m]
+def request_line(from_val: int, step: str) -> str:
+    return f"INFO:root:Request: from={from_val}, step={step}"
 
 
 def cancel_line(from_val: int, step: str) -> str:
-    return f"^INFO:root:Response stream cancelled for request: from={from_val}, step={step}$"
+    return f"INFO:root:Response stream cancelled for request: from={from_val}, step={step}"
 
 
-def seconds_until(process: LabProcess, pattern: str, since: float, start: int = 0) -> float:
-    """Wait (5 s at most) for a line, and say how long after `since` it came."""
-    process.wait_for(pattern, timeout=5, start=start)
-    return time.monotonic() - since
+def count_values(lines: list[str]) -> list[int] | None:
+    """The counts of the slides' count lines; None if a line is not one."""
+    matches = [COUNT_LINE.match(line) for line in lines]
+    return [int(m.group(2)) for m in matches] if all(matches) else None
 
 
-@pytest.fixture
-def server(lab: LabRunner) -> LabProcess:
-    return lab.start_server()
-
+# --- the servers of this module ----------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def shared_server(lab_root) -> Iterator[LabProcess]:
-    """One server for the tests of single requests, which leave nothing running behind
-    them (it saves a server start per test). Tests of cancellation start their own."""
-    with LabRunner(get_lab(LAB), lab_root) as runner:
-        yield runner.start_server()
+def servers(lab_root: Path, sandbox: Sandbox) -> Iterator[dict[str, LabProcess]]:
+    """The module's servers, started at once: one with the default flags, and one with a
+    single worker (--workers 1) for the tests of cancellation."""
+    with LabRunner(get_lab(LAB), lab_root, sandbox=sandbox) as runner:
+        started = {"default": runner.start("server", "--port", "0"),
+                   "one worker": runner.start("server", "--port", "0", "--workers", "1",
+                                              name="server (--workers 1)")}
+        for server in started.values():
+            server.wait_ready()
+        yield started
 
 
-@pytest.fixture(scope="module")
-def stubs(lab_root) -> tuple[ModuleType, ModuleType]:
-    """The lab's own generated modules (counter_pb2, counter_pb2_grpc)."""
-    folder = str(lab_root / LAB)
-    sys.path.insert(0, folder)
-    try:
-        return importlib.import_module("counter_pb2"), importlib.import_module("counter_pb2_grpc")
-    finally:
-        sys.path.remove(folder)
+# --- the test's own client ---------------------------------------------------------------
+
+@dataclass
+class Counted:
+    """What one Count call of the test's own got."""
+
+    values: list[int]
+    arrived: list[float]  # time.monotonic() of each count
+    code: grpc.StatusCode  # OK: the test stopped it after `limit` counts
+    details: str
+    started: float
+
+    def ended(self) -> str:
+        if self.code == grpc.StatusCode.OK:
+            return f"counts {self.values}"
+        return f"counts {self.values}, then {self.code.name}" + (
+            f": {self.details}" if self.details else "")
 
 
-def call_count(stubs, server: LabProcess, from_val: int, step_sec: float, limit: int) -> list[int]:
-    """Call Count straight from the test; return the first `limit` counts."""
-    counter_pb2, counter_pb2_grpc = stubs
-    with grpc.insecure_channel(target(server)) as channel:
-        stub = counter_pb2_grpc.CounterStub(channel)
-        call = stub.Count(counter_pb2.CountRequest(from_val=from_val, step_sec=step_sec),
-                          timeout=10)
-        values = []
+def count(address: str, from_val: int, step_sec: float, limit: int,
+          timeout: float = 10) -> Counted:
+    """Call Count and take `limit` counts (then cancel), or until the call ends."""
+    with grpc.insecure_channel(address, options=NO_PROXY) as channel:
+        started = time.monotonic()
+        call = PROTO.stub(channel, "Counter").Count(
+            CountRequest(from_val=from_val, step_sec=step_sec), timeout=timeout)
+        values: list[int] = []
+        arrived: list[float] = []
         try:
             for response in call:
                 values.append(response.count)
+                arrived.append(time.monotonic())
                 if len(values) == limit:
                     break
+        except grpc.RpcError as error:
+            return Counted(values, arrived, error.code(), error.details() or "", started)
         finally:
             call.cancel()
-        return values
+        return Counted(values, arrived, grpc.StatusCode.OK, "", started)
 
 
-# --- the client, as the slides run it ------------------------------------------------
+class Subscriber:
+    """A Count call of the test's own that stays open, read on a thread of its own, so that
+    the test can wait for counts under a deadline and leave at any moment (cancel the call,
+    or close the channel as a client that vanishes does)."""
 
-def test_count_flag_prints_exactly_n_counts(lab: LabRunner, server) -> None:
-    result = lab.run("client", "--target", target(server), "--step", "0.05", "--count", "5")
-    assert result.returncode == 0, result.output
-    assert result.stdout == ""
-    assert counts(result.stderr) == [7, 8, 9, 10, 11]  # from 6 (the slides' default)
-    server.wait_for(r"^INFO:root:Request: from=6, step=0\.05$")
-    # Leaving after --count N is a cancellation too: the server must see it.
-    server.wait_for(cancel_line(6, r"0\.05"), timeout=5)
+    def __init__(self, address: str, from_val: int, step_sec: float) -> None:
+        self.channel = grpc.insecure_channel(address, options=NO_PROXY)
+        self.call = PROTO.stub(self.channel, "Counter").Count(
+            CountRequest(from_val=from_val, step_sec=step_sec), timeout=300)
+        self.values: list[int] = []
+        self.code: grpc.StatusCode | None = None
+        self.details = ""
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        code, details = grpc.StatusCode.OK, ""
+        try:
+            for response in self.call:
+                with self._changed:
+                    self.values.append(response.count)
+                    self._changed.notify_all()
+        except grpc.RpcError as error:
+            code, details = error.code(), error.details() or ""
+        with self._changed:
+            self.code, self.details = code, details
+            self._changed.notify_all()
+
+    def wait_for(self, number: int, timeout: float) -> bool:
+        """True once `number` counts came; False if the call ended or time ran out first."""
+        with self._changed:
+            self._changed.wait_for(
+                lambda: len(self.values) >= number or self.code is not None, timeout)
+            return len(self.values) >= number
+
+    def seen(self) -> str:
+        state = "still open" if self.code is None else f"ended with {self.code.name}" + (
+            f": {self.details}" if self.details else "")
+        return f"counts {self.values}, {state}"
+
+    def leave(self, how: str) -> None:
+        if how == "closes its channel":
+            self.channel.close()
+        else:
+            self.call.cancel()
+
+    def close(self) -> None:
+        self.call.cancel()
+        self.channel.close()
+        self._reader.join(timeout=5)
+
+    def __enter__(self) -> Subscriber:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
 
-def test_counts_from_any_start(lab: LabRunner, shared_server) -> None:
-    result = lab.run("client", "--target", target(shared_server), "--from", "-2", "--step", "0.02",
-                     "--count", "4")
-    assert result.returncode == 0, result.output
-    assert counts(result.stderr) == [-1, 0, 1, 2]
+def logged(server: LabProcess, pattern: str, start: int,
+           ended: Callable[[], bool] = lambda: False) -> bool:
+    """Whether the server logs a line (from line `start` on) that matches `pattern` within
+    AT_ONCE seconds. Stops waiting early once `ended()` (the call it would log for is over,
+    so the line will not come): a failing test fails at once."""
+    deadline = time.monotonic() + AT_ONCE
+    while True:
+        over = ended() or time.monotonic() > deadline
+        try:
+            # Once the call is over, a line logged just before may still be on its way.
+            server.wait_for(pattern, timeout=0.5 if over else 0.1, start=start)
+            return True
+        except ProcessError:
+            if over or not server.alive:
+                return False
 
 
-def test_spacing_between_counts_follows_the_step(lab: LabRunner, server) -> None:
-    # Both at once on the same server: the machine's load hits both alike.
-    fast = lab.start("client", "--target", target(server), "--step", "0.1", "--count", "6")
-    slow = lab.start("client", "--target", target(server), "--step", "0.3", "--count", "4")
-    means = {}
-    for step, client in ((0.1, fast), (0.3, slow)):
-        result = client.result(timeout=15)
-        assert result.returncode == 0, client.describe()
-        times = count_times(result.stderr)
-        mean = (times[-1] - times[0]).total_seconds() / (len(times) - 1)
-        assert mean >= 0.9 * step, f"counts came every {mean:.3f} s with --step {step}"
-        means[step] = mean
-    ratio = means[0.3] / means[0.1]
-    assert 2.2 <= ratio <= 3.6, f"mean spacing {means}: ratio {ratio:.2f}, expected about 3"
+def finished(process: LabProcess, timeout: float, should: str) -> Result:
+    """What the process left once it exited; else fail with `should`, a sentence that says
+    what was expected."""
+    try:
+        return process.result(timeout)
+    except ProcessError:
+        pytest.fail(f"{should}; it was still running {timeout:g} s later.", pytrace=False)
 
 
-def test_ctrl_c_mid_stream_cancels_on_both_sides(lab: LabRunner, server) -> None:
-    # The slides' run, faster: counts 7, 8, 9 ..., then Ctrl+C in the client's terminal.
-    client = lab.start("client", "--target", target(server), "--step", "0.2")
-    client.wait_for(r"count=9$", timeout=10)
+def wait_until_counting(server: LabProcess, from_val: int, start: int,
+                        ended: Callable[[], bool]) -> None:
+    """Wait (a moment at most) until the server has taken a request in: its log names the
+    request's unusual `from` value. A server that logs no such line is given AT_ONCE
+    seconds instead (its log is graded elsewhere)."""
+    logged(server, rf"\b{from_val}\b", start, ended)
+
+
+# --- the server: counting ------------------------------------------------------------------
+
+@pytest.mark.parametrize("from_val, step, expected", [
+    (6, 0.02, [7, 8, 9, 10]),
+    (-2, 0.02, [-1, 0, 1, 2]),
+    (INT64_MAX - 3, 0.02, [INT64_MAX - 2, INT64_MAX - 1, INT64_MAX]),
+], ids=["from 6", "from -2", "up to the largest int64"])
+def test_server_counts_up_from_the_start(servers: dict[str, LabProcess], from_val: int,
+                                         step: float, expected: list[int]) -> None:
+    got = count(target(servers["default"]), from_val, step, len(expected))
+    assert got.values == expected and got.code == grpc.StatusCode.OK, (
+        f"Count(from_val={from_val}, step_sec={step}) should stream {expected}, one more "
+        f"each step (the first is from_val + 1, as count() in local_procedure.py); the "
+        f"test's client got {got.ended()}.")
+
+
+def test_server_waits_one_step_between_counts(servers: dict[str, LabProcess]) -> None:
+    # Lower bounds from the moment of the call (no machine is too fast for them), and a
+    # deadline far above the 0.5 s it takes: a server that ignores the step misses one.
+    step, number, slack = 0.1, 5, 3.0
+    got = count(target(servers["default"]), 6, step, number, timeout=number * step + slack)
+    assert got.values == [7, 8, 9, 10, 11], (
+        f"Count(from_val=6, step_sec={step}) should stream 7, 8, 9, 10, 11 within about "
+        f"{number * step:g} s (one count per step); in {number * step + slack:g} s the test's "
+        f"client got {got.ended()}.")
+    first, last = got.arrived[0] - got.started, got.arrived[-1] - got.started
+    assert first >= step and last >= number * step, (
+        f"With step_sec={step} each count should come one step after the one before: the "
+        f"first after {step} s, the fifth after {number * step:g} s; they came after "
+        f"{first:.2f} s and {last:.2f} s.")
+
+
+# --- the server's log --------------------------------------------------------------------
+
+@pytest.mark.parametrize("from_val, step_sec, step", [(6, 2.0, "2"), (-3, 0.5, "0.5")])
+def test_server_logs_the_slides_lines(servers: dict[str, LabProcess], from_val: int,
+                                      step_sec: float, step: str) -> None:
+    server = servers["default"]
     mark = len(server.lines)
-    pressed = time.monotonic()
-    client.interrupt()
-    result = client.result(timeout=5)
-    assert result.returncode == 0, client.describe()
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.splitlines()
-    assert lines[-1] == CLIENT_CANCELLED, result.stderr
-    values = counts("\n".join(lines[:-1]))
-    assert values[:3] == [7, 8, 9] and values == list(range(7, 7 + len(values)))
-    assert seconds_until(server, cancel_line(6, r"0\.2"), pressed, mark) < 1.0
-    assert "Traceback" not in server.stderr
+    what = f"For Count(from_val={from_val}, step_sec={step_sec}) the server"
+    with Subscriber(target(server), from_val, step_sec) as subscriber:
+        expect_line(server, mark, request_line(from_val, step),
+                    f"{what} should log the slides' line {{line!r}} as the request comes in "
+                    "(a whole number of seconds without '.0')",
+                    ended=lambda: subscriber.code is not None)
+        subscriber.leave("cancels")
+        expect_line(server, mark, cancel_line(from_val, step),
+                    f"{what} should log {{line!r}} as soon as the client cancels")
 
 
-def test_default_step_is_logged_as_the_slides_and_never_waited_out(
-        lab: LabRunner, server) -> None:
-    # Defaults: from=6, step=2. Ctrl+C before the first count: a server that sleeps out
-    # the 2 s step before it notices would log its cancel line too late.
-    client = lab.start("client", "--target", target(server))
-    server.wait_for(r"^INFO:root:Request: from=6, step=2$")
+def expect_line(server: LabProcess, start: int, line: str, should: str,
+                ended: Callable[[], bool] = lambda: False) -> None:
+    """Fail with `should` (in which {line!r} names the line) unless the server logs `line`
+    (see `logged`)."""
+    if not logged(server, f"^{re.escape(line)}$", start, ended):
+        log = [text for _, text in server.lines[start:]][-3:]
+        pytest.fail(f"{should.format(line=line)}; its last lines were {log}.", pytrace=False)
+
+
+# --- the server: the cancel frees the worker at once -------------------------------------------
+
+@pytest.mark.parametrize("how", ["cancels", "closes its channel"])
+def test_cancel_frees_the_worker_at_once(servers: dict[str, LabProcess], how: str) -> None:
+    server = servers["one worker"]
     mark = len(server.lines)
-    pressed = time.monotonic()
-    client.interrupt()
-    assert client.wait(timeout=5) == 0, client.describe()
-    assert client.stderr.splitlines() == [CLIENT_CANCELLED]
-    assert seconds_until(server, cancel_line(6, "2"), pressed, mark) < 1.0
+    start = 4711 if how == "cancels" else 4712  # a value no other call on this server has
+    with Subscriber(target(server), start, LONG) as first:
+        wait_until_counting(server, start, mark, ended=lambda: first.code is not None)
+        first.leave(how)
+        left = time.monotonic()
+        second = count(target(server), 100, 0.05, 2, timeout=AT_ONCE)
+        waited = time.monotonic() - left
+    # Any two counts will do: what they are is checked by the tests of counting.
+    assert len(second.values) == 2, (
+        f"When a client {how.replace('its', 'their')} during a {LONG:g} s step, the server "
+        f"should stop counting for it at once and free its only worker (--workers 1); a "
+        f"second client (from 100, step 0.05) got {second.ended()} in {waited:.1f} s (a "
+        f"server that sleeps out the step holds the worker until then).")
 
 
-def test_worker_is_free_again_after_ctrl_c(lab: LabRunner) -> None:
-    # One worker thread: the second client is served only once the first one's stream
-    # has released it. A 30 s step: a server that sleeps it out keeps the worker 30 s.
-    server = lab.start_server("server", "--workers", "1")
-    first = lab.start("client", "--target", target(server), "--step", "30")
-    server.wait_for(r"Request: from=6, step=30$")
-    first.interrupt()
-    assert first.wait(timeout=5) == 0, first.describe()
-    server.wait_for(cancel_line(6, "30"), timeout=2)
-    second = lab.run("client", "--target", target(server), "--from", "100", "--step", "0.05",
-                     "--count", "2", timeout=8)
-    assert second.returncode == 0, second.output
-    assert counts(second.stderr) == [101, 102]
+# --- the server: bad requests and the end of int64 --------------------------------------------
 
-
-def test_killed_client_is_noticed_and_its_worker_freed(lab: LabRunner) -> None:
-    # A client that cannot say goodbye (killed, or its machine unplugged from the
-    # network... here: SIGKILL): the server learns it from the closed connection.
-    server = lab.start_server("server", "--workers", "1")
-    first = lab.start("client", "--target", target(server), "--step", "30")
-    server.wait_for(r"Request: from=6, step=30$")
-    mark = len(server.lines)
-    killed = time.monotonic()
-    first.signal(signal.SIGKILL)
-    assert seconds_until(server, cancel_line(6, "30"), killed, mark) < 1.0
-    second = lab.run("client", "--target", target(server), "--step", "0.05", "--count", "1",
-                     timeout=8)
-    assert second.returncode == 0, second.output
-
-
-# --- bad requests and failures --------------------------------------------------------
-
-# The client checks nothing itself: it shows the server's answer (every bad value is
-# tried straight against the server below).
-@pytest.mark.parametrize(("args", "words"), [
-    (("--step", "0"), ("step", "0")),
-    (("--from", str(INT64_MAX)), ("from", str(INT64_MAX))),
-])
-def test_client_reports_a_bad_request_in_one_line(lab: LabRunner, shared_server, args,
-                                                  words) -> None:
-    result = lab.run("client", "--target", target(shared_server), *args)
-    assert result.returncode == 1, result.output
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Count failed: INVALID_ARGUMENT: "), lines[0]
-    assert all(word in lines[0] for word in words), lines[0]
-
-
-@pytest.mark.parametrize(("from_val", "step_sec", "words"), [
+@pytest.mark.parametrize("from_val, step_sec, words", [
     (6, 0.0, "more than 0"),
     (6, -2.0, "more than 0"),
     (6, float("nan"), "finite"),
     (6, float("inf"), "finite"),
-    (6, float("-inf"), "finite"),
     (6, 1e-9, "between"),  # a flood rather than a counter
-    (6, 1e300, "between"),  # more than threading can wait for
+    (6, 1e300, "between"),  # more than a day
     (INT64_MAX, 1.0, "overflow"),
-])
-def test_server_rejects_bad_requests(stubs, shared_server, from_val, step_sec, words) -> None:
-    mark = len(shared_server.lines)
-    with pytest.raises(grpc.RpcError) as caught:
-        call_count(stubs, shared_server, from_val, step_sec, limit=1)
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert words in caught.value.details()
-    logged = [line for _, line in shared_server.lines[mark:]]
-    assert not any("Request:" in line for line in logged), logged  # rejected before counting
-    assert "Traceback" not in shared_server.stderr
+], ids=["step 0", "step -2", "step nan", "step inf", "step 1e-9", "step 1e300",
+        "from the largest int64"])
+def test_server_refuses_bad_requests(servers: dict[str, LabProcess], from_val: int,
+                                     step_sec: float, words: str) -> None:
+    server = servers["default"]
+    mark = len(server.lines)
+    got = count(target(server), from_val, step_sec, 1, timeout=AT_ONCE)
+    assert got.code == grpc.StatusCode.INVALID_ARGUMENT and words in got.details, (
+        f"Count(from_val={from_val}, step_sec={step_sec}) should be refused with "
+        f"INVALID_ARGUMENT and check_request's reason ('...{words}...'); the test's client "
+        f"got {got.ended()}.")
+    logged = [line for _, line in server.lines[mark:] if "Request:" in line]
+    assert not logged, (
+        f"A bad request should be refused before it is logged or counted; the server "
+        f"logged {logged}.")
 
 
-def test_server_keeps_serving_after_bad_requests(lab: LabRunner, stubs) -> None:
-    server = lab.start_server("server", "--workers", "1")
-    for step in (0.0, float("nan"), 1e300):
-        with pytest.raises(grpc.RpcError):
-            call_count(stubs, server, 6, step, limit=1)
-    assert call_count(stubs, server, 6, 0.01, limit=3) == [7, 8, 9]
+def test_server_stops_at_the_largest_int64(servers: dict[str, LabProcess]) -> None:
+    got = count(target(servers["default"]), INT64_MAX - 2, 0.02, 5, timeout=AT_ONCE)
+    assert got.values == [INT64_MAX - 1, INT64_MAX] and \
+        got.code == grpc.StatusCode.OUT_OF_RANGE and str(INT64_MAX) in got.details, (
+            f"Counting from {INT64_MAX - 2}, the server should send {INT64_MAX - 1} and "
+            f"{INT64_MAX} (the largest int64), then end the call with OUT_OF_RANGE and a "
+            f"message naming {INT64_MAX}; the test's client got {got.ended()}.")
 
 
-def test_count_stops_at_the_largest_int64(stubs, shared_server) -> None:
-    # No count may overflow: the stream ends with OUT_OF_RANGE after INT64_MAX.
-    assert (call_count(stubs, shared_server, INT64_MAX - 2, 0.01, limit=2)
-            == [INT64_MAX - 1, INT64_MAX])
-    with pytest.raises(grpc.RpcError) as caught:
-        call_count(stubs, shared_server, INT64_MAX - 2, 0.01, limit=10)
-    assert caught.value.code() == grpc.StatusCode.OUT_OF_RANGE
-    assert str(INT64_MAX) in caught.value.details()
-    assert "Traceback" not in shared_server.stderr
+# --- the client, against the stand-in --------------------------------------------------------
+
+class Counter:
+    """The stand-in's Count: counts of its own (never from+1, from+2, ...), `pace` seconds
+    apart, until the call ends; or, with `fail_after`, an error after that many counts."""
+
+    def __init__(self, pace: float = 0.02, fail_after: int | None = None,
+                 code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE) -> None:
+        base = int(token(), 16)
+        self.values = [base + n * n for n in range(1, 200)]
+        self.pace = pace
+        self.fail_after = fail_after
+        self.code = code
+        self.details = f"the counter {token()} went away"
+        self.ended = threading.Event()
+        self.ended_at: float | None = None
+
+    def _end(self) -> None:
+        self.ended_at = time.monotonic()
+        self.ended.set()
+
+    def Count(self, request, context):
+        context.add_callback(self._end)
+        for number, value in enumerate(self.values):
+            if number == self.fail_after:
+                context.abort(self.code, self.details)
+            if self.ended.wait(self.pace):
+                return
+            yield CountResponse(count=value)
 
 
-def test_client_rejects_a_start_that_is_no_int64(lab: LabRunner, free_port: int) -> None:
-    result = lab.run("client", "--target", f"localhost:{free_port}", "--from", str(2**63))
-    assert result.returncode == 1, result.output
+def received(stand_in: StandIn) -> list[tuple[str, int, float]]:
+    """The calls the stand-in received: (method, from_val, step_sec)."""
+    return [(call.method, call.request.from_val, call.request.step_sec)
+            for call in stand_in.calls]
+
+
+def test_client_logs_the_counts_it_is_sent(lab: LabRunner) -> None:
+    counter = Counter()
+    with StandIn(LAB, "Counter", counter) as stand_in:
+        result = lab.run("client", "--target", stand_in.target, "--from", "41", "--step",
+                         "0.25", "--count", "4", timeout=15)
+        left = bool(stand_in.calls) and counter.ended.wait(AT_ONCE)
+    requests = received(stand_in)
+    assert requests == [("Count", 41, 0.25)], (
+        "python client.py --from 41 --step 0.25 should call Count once with from_val=41 and "
+        f"step_sec=0.25; the test's server received {requests or 'no call'}.")
     lines = result.stderr.splitlines()
-    assert len(lines) == 1 and str(2**63) in lines[0], result.stderr
+    assert count_values(lines) == counter.values[:4] and result.returncode == 0, (
+        "With --count 4 the client should log the first 4 counts the server sent, "
+        f"{counter.values[:4]}, one line each as the slides ('INFO:root:<date and time>: "
+        f"count=N'), and exit 0; it exited {result.returncode} and logged {lines[-5:]}.")
+    assert result.stdout == "", (
+        f"The client logs its counts (stderr) and prints nothing else; it printed "
+        f"{result.stdout[:80]!r}.")
+    assert left, "After its 4 counts the client should end the call; it was still open."
 
+
+def test_client_ctrl_c_cancels_the_stream(lab: LabRunner) -> None:
+    counter = Counter(pace=0.1)
+    with StandIn(LAB, "Counter", counter) as stand_in:
+        client = lab.start("client", "--target", stand_in.target)
+        client.close_stdin()
+        try:
+            client.wait_for(rf"count={counter.values[2]}$", timeout=10)
+        except ProcessError:
+            pytest.fail(f"The client should log each count as it comes ('count="
+                        f"{counter.values[0]}', ... from the test's server); it did not log "
+                        f"the third, count={counter.values[2]}.", pytrace=False)
+        pressed = time.monotonic()
+        client.interrupt()
+        code = finished(client, 10, "Ctrl+C should cancel the stream and end the client"
+                        ).returncode
+        cancelled = counter.ended.wait(AT_ONCE)
+    requests = received(stand_in)
+    assert requests == [("Count", 6, 2.0)], (
+        "python client.py should call Count once with the slides' from_val=6 and "
+        f"step_sec=2; the test's server received {requests}.")
+    lines = client.stderr.splitlines()
+    assert code == 0 and lines[-1:] == [CLIENT_CANCELLED], (
+        f"Ctrl+C should cancel the stream, log {CLIENT_CANCELLED!r} and exit 0; the client "
+        f"exited {code} and logged {lines[-3:]}.")
+    values = count_values(lines[:-1])
+    assert values is not None and values == counter.values[:len(values)], (
+        "Before Ctrl+C the client should log the counts it was sent, in order, one line "
+        f"each ('INFO:root:<date and time>: count=N'); it logged {lines[:-1][-4:]}.")
+    assert cancelled and counter.ended_at - pressed < AT_ONCE, (
+        "Ctrl+C should end the call at once, so that the server stops counting for the "
+        "client; the test's server still had the call open 5 s later.")
+
+
+def test_client_reports_a_failed_call(lab: LabRunner) -> None:
+    refused = Counter(fail_after=0, code=grpc.StatusCode.INVALID_ARGUMENT)
+    broken = Counter(fail_after=2, code=grpc.StatusCode.UNAVAILABLE)
+    with StandIn(LAB, "Counter", refused) as one, StandIn(LAB, "Counter", broken) as two:
+        # Both at once: they take as long as the slower.
+        clients = [lab.start("client", "--target", stand_in.target, name=f"client ({name})")
+                   for stand_in, name in ((one, "refused"), (two, "broken"))]
+        results = [finished(client, 15, "When its call fails, the client should say so and "
+                            "exit") for client in clients]
+    for counter, result, counted in ((refused, results[0], 0), (broken, results[1], 2)):
+        line = f"Count failed: {counter.code.name}: {counter.details}"
+        lines = result.stderr.splitlines()
+        assert result.returncode == 1 and lines[-1:] == [line], (
+            f"When the call fails ({counter.code.name} after {counted} counts), the client "
+            f"should print one line {line!r} and exit 1; it exited {result.returncode} and "
+            f"logged {lines[-3:]}.")
+        assert count_values(lines[:-1]) == counter.values[:counted], (
+            f"Before the call failed, the client should log the {counted} counts it was sent; "
+            f"it logged {lines[:-1]}.")
+
+
+# --- both, as the slides run them -----------------------------------------------------------
+
+def test_slides_run(lab: LabRunner, servers: dict[str, LabProcess]) -> None:
+    # The slides' run, faster: counts 7, 8, 9 ..., then Ctrl+C in the client's terminal.
+    server = servers["default"]
+    mark = len(server.lines)
+    client = lab.start("client", "--target", target(server), "--step", "0.1")
+    client.close_stdin()
+    try:
+        client.wait_for(r"count=9$", timeout=10)
+    except ProcessError:
+        pytest.fail("python client.py --step 0.1 against python server.py should log count=7, "
+                    "count=8, count=9 ...; it did not log count=9.", pytrace=False)
+    client.interrupt()
+    code = finished(client, 10, "Ctrl+C in the client should cancel the stream and end the "
+                    "client").returncode
+    lines = client.stderr.splitlines()
+    values = count_values(lines[:-1])
+    assert code == 0 and lines[-1:] == [CLIENT_CANCELLED] and values is not None and \
+        values[:3] == [7, 8, 9] and values == list(range(7, 7 + len(values))), (
+            "python client.py --step 0.1, then Ctrl+C after count=9, should log count=7, 8, "
+            f"9 ... and {CLIENT_CANCELLED!r} (the slides' lines), and exit 0; it exited {code} "
+            f"and logged {lines[:3]} ... {lines[-2:]}.")
+    for line in (request_line(6, "0.1"), cancel_line(6, "0.1")):
+        expect_line(server, mark, line, "The server should log the slides' line {line!r}")
+
+
+# --- what the kit gives: 0-point checks -------------------------------------------------------
 
 def test_client_without_server_says_how_to_start_it(lab: LabRunner, free_port: int) -> None:
-    result = lab.run("client", "--target", f"localhost:{free_port}", "--timeout", "1")
-    assert_says_no_server(result, f"localhost:{free_port}", "python server.py")
+    result = lab.run("client", "--target", f"localhost:{free_port}", "--timeout", "0.5")
+    assert_says_no_server(result, f"localhost:{free_port}", "python server.py", timeout=0.5)
 
 
-# --- the server as a process ----------------------------------------------------------
-
-def test_server_stops_within_2_s_with_a_stream_open(lab: LabRunner, server) -> None:
-    # (SIGTERM takes the same path: hello_world's tests check both signals.)
-    client = lab.start("client", "--target", target(server), "--step", "30")
-    server.wait_for(r"Request: from=6, step=30$")
-    server.interrupt()
-    assert server.wait(timeout=2 + 1) == 0, server.describe()  # 2 s, plus 1 s of slack
-    assert "Server stopped" in server.stderr
-    assert "Traceback" not in server.stderr
-    # The client learns that its stream ended: one line, exit 1, no traceback.
-    assert client.wait(timeout=5) == 1, client.describe()
-    lines = client.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Count failed: "), client.stderr
+def test_server_reports_a_busy_port_clearly(lab: LabRunner,
+                                            servers: dict[str, LabProcess]) -> None:
+    port = servers["default"].port
+    second = lab.start("server", "--port", str(port))
+    assert_refuses_busy_port(second, port)
 
 
-def test_server_reports_a_busy_port_clearly(lab: LabRunner, server) -> None:
-    second = lab.start("server", "--port", str(server.port))
-    assert_refuses_busy_port(second, server.port)
-
-
-def test_reflection_and_health(shared_server) -> None:
-    with grpc.insecure_channel(target(shared_server)) as channel:
+def test_reflection_and_health(servers: dict[str, LabProcess]) -> None:
+    address = target(servers["default"])
+    with grpc.insecure_channel(address) as channel:
         services = ProtoReflectionDescriptorDatabase(channel).get_services()
-        assert "counter.Counter" in services
-    assert_health_serving(target(shared_server), "counter.Counter")
-
-
-# --- local_procedure.py ---------------------------------------------------------------
-
-def test_local_procedure_counts_n_steps(lab: LabRunner) -> None:
-    result = lab.run("local", "--step", "0.05", "--count", "3")
-    assert result.returncode == 0, result.output
-    lines = result.stderr.splitlines()
-    assert lines[0] == "INFO:root:Request: from=6, step=0.05"
-    assert counts("\n".join(lines[1:-1])) == [7, 8, 9]
-    assert lines[-1] == "INFO:root:Process finished for request: from=6, step=0.05"
-
-
-def test_local_procedure_ctrl_c_mid_count(lab: LabRunner) -> None:
-    local = lab.start("local", "--from", "10", "--step", "0.1")
-    local.wait_for(r"count=12$", timeout=5)
-    local.interrupt()
-    assert local.wait(timeout=5) == 0, local.describe()
-    lines = local.stderr.splitlines()
-    assert "Traceback" not in local.stderr
-    assert lines[0] == "INFO:root:Request: from=10, step=0.1"
-    assert lines[-2:] == ["INFO:root:Process cancelled by user (Ctrl+C).",
-                          "INFO:root:Process cancelled for request: from=10, step=0.1"]
-    values = counts("\n".join(lines[1:-2]))
-    assert values[:2] == [11, 12] and values == list(range(11, 11 + len(values)))
-
-
-def test_local_procedure_ctrl_c_with_the_slides_defaults(lab: LabRunner) -> None:
-    # from=6, step=2: Ctrl+C during the first 2 s sleep stops it at once.
-    local = lab.start("local")
-    local.wait_for(r"^INFO:root:Request: from=6, step=2$")
-    pressed = time.monotonic()
-    local.interrupt()
-    assert local.wait(timeout=5) == 0, local.describe()
-    assert time.monotonic() - pressed < 1.5
-    assert local.stderr.splitlines() == [
-        "INFO:root:Request: from=6, step=2",
-        "INFO:root:Process cancelled by user (Ctrl+C).",
-        "INFO:root:Process cancelled for request: from=6, step=2",
-    ]
+    assert "counter.Counter" in services, services
+    assert_health_serving(address, "counter.Counter")

@@ -27,6 +27,7 @@ TEXT_LIMIT = 3500  # characters of the whole text
 MESSAGE_LINES = 6  # lines of the test's own message
 
 # Lines a person does not need: protobuf's version warnings, gRPC's fork notes.
+RESULT = "labkit-result-"  # the answer line of labkit.testing.run_in_lab's child
 NOISE = re.compile(r"UserWarning: Protobuf gencode version|warnings\.warn\(|"
                    r"Other threads are currently calling into gRPC")
 
@@ -101,10 +102,12 @@ def process_report(seen: Watch, roots: Iterable[Path]) -> str:
     process = seen.process
     with process._changed:
         lines = [line for _stream, line in process.lines[seen.first_line:]]
-    lines = [line for line in lines if not NOISE.search(line)]
+    lines = [line for line in lines if not NOISE.search(line) and not line.startswith(RESULT)]
     state = "still running" if process.alive else f"exit code {process.popen.returncode}"
-    command = " ".join(Path(arg).name if i == 0 else arg
-                       for i, arg in enumerate(process.argv) if arg != "-u")
+    # A child that runs a student's function (labkit.testing.run_in_lab) gets its script
+    # with -c: show it as such, not its source.
+    command = " ".join(Path(arg).name if i == 0 else "<the test's script>" if "\n" in arg
+                       else arg for i, arg in enumerate(process.argv) if arg != "-u")
     head = f"--- {process.name} ({command}; {state})"
     if not lines:
         return f"{head}: printed nothing"

@@ -1,19 +1,38 @@
-"""protobuf_exploration, black box: the student's script, the decoder's command line, the
-encodings table and the benchmark, run as a student runs them.
+"""protobuf_exploration, black box: the student's small decoder in x_main_reduced.py (tags
+and lengths as varints, the mini-task's doubles) and the tree that decode.py prints with
+the student's wire_decoder.py.
 
-The decoder itself is tested against the protobuf runtime and protoc in
-test_protobuf_exploration_decoder.py.
+x_main_reduced.py runs as a student runs it, and its output is compared with the slides.
+Its functions are also called on bytes of the test's own (field numbers from 16 on, long
+strings, every kind of double), in a child process in the lab folder
+(labkit.testing.run_in_lab): the test process never imports a student's module. What the
+records should be comes from the test's own reading of the bytes (`expected_records`),
+checked against the protobuf runtime with the kit's own proto (labkit.protocol).
+
+The wire decoder itself is tested in test_protobuf_exploration_decoder.py; what the lab
+gives ready-made (the encodings table, the benchmark, the command lines) in
+test_protobuf_exploration_tools.py.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import math
+import struct
 
-from labkit.procs import LabRunner
+import pytest
+
+from labkit.procs import LabRunner, ProcessError, Result
+from labkit.protocol import lab_proto
+from labkit.testing import StudentCodeError, run_in_lab
+from tests.output_support import cut, first_difference, hex_of, raised, said
 
 LAB = "protobuf_exploration"
+PROTO = lab_proto(LAB)
+GreetRequest = PROTO.message("GreetRequest")
+MultResponse = PROTO.message("MultResponse")
 
 GREET_HEX = "0a 05 50 65 74 65 72 12 07 53 55 53 54 65 63 68"
+CHILD_TIMEOUT = 20  # seconds for a child to call a student's function on all its inputs
 
 # The slides' output of serialize_and_deserialize() and compare_with_json(), line for line.
 SLIDES_GREET = """\
@@ -52,48 +71,227 @@ SLIDES_MINI_TASK = """\
 """
 
 
+# --- the test's own reading of the bytes --------------------------------------------------
 
-def run_ok(lab: LabRunner, process: str, *args: str, stdin: str | None = None):
-    result = lab.run(process, *args, stdin=stdin)
-    assert result.returncode == 0, result.output
-    assert "Traceback" not in result.stderr, result.stderr
+def varint(number: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append(number & 0x7F | (0x80 if number > 0x7F else 0))
+        number >>= 7
+        if not number:
+            return bytes(out)
+
+
+def read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    """The varint at data[pos] (kept to 64 bits, as the runtimes do) and the position after
+    it."""
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        value |= (byte & 0x7F) << shift
+        pos, shift = pos + 1, shift + 7
+        if byte < 0x80:
+            return value & 0xFFFF_FFFF_FFFF_FFFF, pos
+
+
+def text_field(number: int, text: str) -> bytes:
+    payload = text.encode("utf-8")
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def double_field(number: int, value: float) -> bytes:
+    return varint(number << 3 | 1) + struct.pack("<d", value)
+
+
+def expected_records(data: bytes) -> str:
+    """What try_decode_proto_binary prints for `data` (LEN strings and I64 doubles), as the
+    slides print it: one `>>> Record:` line per field, then the field numbers and values."""
+    lines, result, pos = [], {}, 0
+    while pos < len(data):
+        tag, pos = read_varint(data, pos)
+        record: dict[str, object] = {"field_number": tag >> 3, "wire_type": tag & 7}
+        if tag & 7 == 2:
+            length, pos = read_varint(data, pos)
+            record |= {"wire_type_name": "LEN", "length": length,
+                       "payload": data[pos:pos + length].decode("utf-8")}
+            pos += length
+        else:
+            record |= {"wire_type_name": "I64",
+                       "payload": struct.unpack("<d", data[pos:pos + 8])[0]}
+            pos += 8
+        result[record["field_number"]] = record["payload"]
+        lines.append(f">>> Record: {record}")
+    return "\n".join([*lines, ">>> Final Result:", repr(result)]) + "\n"
+
+
+def decoding_block(stdout: str) -> str:
+    """What the script printed between `>>> Trying to decode the serialized message...`
+    (and its empty line) and the next empty line: try_decode_proto_binary's lines."""
+    head = ">>> Trying to decode the serialized message...\n\n"
+    if head not in stdout:
+        return ""
+    return stdout.split(head, 1)[1].split("\n\n", 1)[0] + "\n"
+
+
+# --- running the student's code ----------------------------------------------------------
+
+def run_ok(lab: LabRunner, *args: str) -> Result:
+    """python x_main_reduced.py ARGS, which must end well."""
+    result = lab.run("main", *args)
+    command = " ".join(("python x_main_reduced.py", *args))[:120]
+    assert result.returncode == 0 and "Traceback" not in result.stderr, (
+        f"`{command}` should run to the end (exit code 0); it exited {result.returncode}.")
     return result
 
 
-# --- x_main_reduced.py ----------------------------------------------------------------
+# Runs in the lab folder (labkit.testing.run_in_lab): try_decode_proto_binary on each input,
+# with what it printed and what it returned, or where it failed.
+TRY_DECODE = """
+import contextlib, io, traceback
+import x_main_reduced
+result = []
+for hex_text in payload:
+    printed = io.StringIO()
+    answer = {}
+    with contextlib.redirect_stdout(printed):
+        try:
+            answer["returned"] = repr(x_main_reduced.try_decode_proto_binary(
+                bytes.fromhex(hex_text)))
+        except Exception:
+            answer["error"] = traceback.format_exc(limit=-3)
+    answer["printed"] = printed.getvalue()
+    result.append(answer)
+"""
+
+
+def call_in_lab(lab: LabRunner, function: str, script: str, payload: object) -> list:
+    """Run `script` (which calls `function` of the lab) in a child; a child that cannot
+    load the lab's module, or hangs, fails the test with a sentence saying so."""
+    try:
+        return run_in_lab(lab, script, payload, timeout=CHILD_TIMEOUT)
+    except StudentCodeError as error:
+        failed = f"The lab's module could not be loaded to call {function}:\n{error}"
+    except ProcessError:
+        failed = (f"A call of {function} did not return within {CHILD_TIMEOUT} s (the test's "
+                  "inputs are small: does every step move the position forward?)")
+    pytest.fail(failed, pytrace=False)
+
+
+def try_decode(lab: LabRunner, inputs: list[bytes]) -> list[dict]:
+    """try_decode_proto_binary(data) for each input, in one child process."""
+    return call_in_lab(lab, "try_decode_proto_binary", TRY_DECODE,
+                       [data.hex() for data in inputs])
+
+
+def assert_decodes(lab: LabRunner, cases: dict[str, bytes]) -> None:
+    """try_decode_proto_binary prints and returns the test's own reading of each case."""
+    answers = try_decode(lab, list(cases.values()))
+    for (name, data), answer in zip(cases.items(), answers, strict=True):
+        expected = expected_records(data)
+        shown = hex_of(data, 24)
+        assert "error" not in answer, (
+            f"try_decode_proto_binary should decode {name} ({shown}); it raised "
+            + raised(answer.get("error", "")))
+        assert answer["printed"] == expected, (
+            f"try_decode_proto_binary should print one `>>> Record:` line per field of {name} "
+            f"({shown}), then `>>> Final Result:` and the values by field number; "
+            + first_difference(expected, answer["printed"]))
+        returned = expected.splitlines()[-1]
+        assert answer["returned"] == returned, (
+            f"try_decode_proto_binary should return {cut(returned)} for {name}; it returned "
+            f"{cut(answer['returned'])}.")
+
+
+# --- x_main_reduced.py: tags and lengths --------------------------------------------------
 
 def test_script_prints_the_slides_output(lab: LabRunner) -> None:
-    result = run_ok(lab, "main")
-    assert result.stdout == SLIDES_GREET + SLIDES_JSON
-
-
-def test_mini_task_decodes_the_doubles_of_mult_response(lab: LabRunner) -> None:
-    result = run_ok(lab, "main", "--message", "mult", "--part", "serialize")
-    assert "> Initial Message:\nxin: 3.5\nyin: 7\nresult: 24.5\n" in result.stdout
-    assert (">>> Hex Representation: 09 00 00 00 00 00 00 0c 40 11 00 00 00 00 00 00 1c 40 "
-            "19 00 00 00 00 00 80 38 40\n") in result.stdout
-    assert ">>> Trying to decode the serialized message...\n\n" + SLIDES_MINI_TASK + "\n" \
-        in result.stdout
-    assert "JSON serialized" not in result.stdout
+    result = run_ok(lab)
+    assert result.stdout == SLIDES_GREET + SLIDES_JSON, (
+        "`python x_main_reduced.py` should print the slides' output line for line (the "
+        "README's 'Expected output'); "
+        + first_difference(SLIDES_GREET + SLIDES_JSON, result.stdout))
 
 
 def test_long_names_need_two_byte_lengths(lab: LabRunner) -> None:
     # 200 bytes: the length is the varint c8 01, not one byte (the slides' lazy decoder).
     name = "é" * 100
-    result = run_ok(lab, "main", "--user-name", name, "--part", "serialize")
-    assert ">>> Hex Representation: 0a c8 01 c3 a9" in result.stdout
-    assert (f">>> Record: {{'field_number': 1, 'wire_type': 2, 'wire_type_name': 'LEN', "
-            f"'length': 200, 'payload': '{name}'}}") in result.stdout
-    assert f">>> Final Result:\n{{1: '{name}', 2: 'SUSTech'}}\n" in result.stdout
+    result = run_ok(lab, "--user-name", name, "--part", "serialize")
+    expected = expected_records(GreetRequest(user_name=name, institution="SUSTech")
+                                .SerializeToString())
+    assert decoding_block(result.stdout) == expected, (
+        "A 200-byte user_name has a length of two bytes (c8 01 = 72 + 1 * 128): "
+        "try_decode_proto_binary should read the length as a varint, print 'length': 200 "
+        "with the whole name, and then field 2, 'SUSTech'; "
+        + first_difference(expected, decoding_block(result.stdout)))
 
 
-def test_other_doubles_in_the_mini_task(lab: LabRunner) -> None:
-    result = run_ok(lab, "main", "--message", "mult", "--xin", "-0.5", "--yin", "1e300",
-                    "--part", "serialize")
-    assert ">>> Final Result:\n{1: -0.5, 2: 1e+300, 3: -5e+299}\n" in result.stdout
+def test_tags_and_lengths_are_varints(lab: LabRunner) -> None:
+    # Field numbers from 16 on need a tag of two bytes or more: 16 << 3 | 2 = 130 = 82 01.
+    assert_decodes(lab, {
+        "field 16 (tag 82 01)": text_field(16, "sixteen") + text_field(1, "one"),
+        "field 2047 (tag fa 7f)": text_field(2047, "wide") + text_field(2, "two"),
+        "field 2048 (a 3-byte tag)": text_field(2048, "wider"),
+        "field 536870911, the largest (a 5-byte tag)": text_field(536870911, "last"),
+        "a double in field 100": double_field(100, 2.5) + text_field(3, "x"),
+        "a 300-byte string (length ac 02)": text_field(1, "a" * 300) + text_field(2, "b"),
+        "a 20000-byte string (length a0 9c 01)": text_field(2, "李" * 6000 + "ok" * 1000),
+        "an empty string": text_field(1, "") + text_field(2, "after"),
+    })
 
 
-# --- decode.py ----------------------------------------------------------------------------
+# --- the mini-task: doubles ------------------------------------------------------------------
+
+def test_mini_task_decodes_the_doubles_of_mult_response(lab: LabRunner) -> None:
+    result = run_ok(lab, "--message", "mult", "--part", "serialize")
+    assert decoding_block(result.stdout) == SLIDES_MINI_TASK, (
+        "`python x_main_reduced.py --message mult --part serialize` should print the "
+        "mini-task's three I64 records of MultResponse(xin=3.5, yin=7, result=24.5), as on "
+        "the slide; " + first_difference(SLIDES_MINI_TASK, decoding_block(result.stdout)))
+
+
+DOUBLES = [3.5, 7.0, 24.5, -0.5, 1e300, -5e-324, 0.1, -0.0, 2.0 ** 53 + 2, 1.7976931348623157e308,
+           math.inf, -math.inf]
+
+# Runs in the lab folder: decode_i64_payload at offsets 0 and 5.
+READ_DOUBLES = """
+import traceback
+import x_main_reduced
+result = []
+for hex_text in payload:
+    data = bytes.fromhex(hex_text)
+    try:
+        value, after = x_main_reduced.decode_i64_payload(data, 5)
+        result.append({"value": repr(value), "after": after})
+    except Exception:
+        result.append({"error": traceback.format_exc(limit=-3)})
+"""
+
+
+def test_decode_i64_payload_reads_a_little_endian_double(lab: LabRunner) -> None:
+    inputs = [b"\x09\x01\x02\x03\x04" + struct.pack("<d", value) + b"\x7f" for value in DOUBLES]
+    answers = call_in_lab(lab, "decode_i64_payload", READ_DOUBLES,
+                          [data.hex() for data in inputs])
+    for value, data, answer in zip(DOUBLES, inputs, answers, strict=True):
+        raw = data[5:13].hex(" ")
+        assert "error" not in answer, (
+            f"decode_i64_payload(data, 5) should read the 8 bytes {raw} as the double "
+            f"{value!r}; it raised " + raised(answer.get("error", "")))
+        assert (answer["value"], answer["after"]) == (repr(value), 13), (
+            f"decode_i64_payload(data, 5) should return ({value!r}, 13): the 8 bytes {raw} "
+            "read as a little-endian double, and the position after them; it returned "
+            f"({answer['value']}, {answer['after']!r}).")
+
+
+def test_mult_responses_decode_with_their_doubles(lab: LabRunner) -> None:
+    messages = [MultResponse(xin=-0.5, yin=1e300, result=-5e299),
+                MultResponse(xin=0.1, yin=0.2, result=0.1 * 0.2),
+                MultResponse(xin=-2.25, result=math.inf),  # yin 0: proto3 leaves it out
+                MultResponse(xin=1e-310, yin=6.02214076e23, result=-0.0)]
+    assert_decodes(lab, {f"MultResponse({str(m).strip().replace(chr(10), ', ')})":
+                         m.SerializeToString() for m in messages})
+
+
+# --- decode.py: the tree of the student's wire decoder -----------------------------------
 
 GREET_TREE = """\
 16 bytes: 0a 05 50 65 74 65 72 12 07 53 55 53 54 65 63 68
@@ -108,28 +306,12 @@ offset  bytes                           reading
 """
 
 
-def test_decode_hex_with_spaces_prints_the_tree(lab: LabRunner) -> None:
-    assert run_ok(lab, "decode", *GREET_HEX.split()).stdout == GREET_TREE
-    assert run_ok(lab, "decode", GREET_HEX).stdout == GREET_TREE
-    assert run_ok(lab, "decode", GREET_HEX.replace(" ", "")).stdout == GREET_TREE
-
-
-def test_decode_file_and_stdin(lab: LabRunner, tmp_path: Path) -> None:
-    data = tmp_path / "greet.bin"
-    data.write_bytes(bytes.fromhex(GREET_HEX))
-    assert run_ok(lab, "decode", "--file", str(data)).stdout == GREET_TREE
-    # stdin carries the raw bytes; the harness sends text, so these bytes must be ASCII
-    assert run_ok(lab, "decode", stdin="\x0a\x05Peter\x12\x07SUSTech").stdout == GREET_TREE
-
-
-def test_decode_message_shortcuts(lab: LabRunner) -> None:
-    greet = run_ok(lab, "decode", "--message", "greet").stdout
-    assert greet.splitlines()[1:] == GREET_TREE.splitlines()
-    assert "GreetRequest" in greet.splitlines()[0]
-    mult = run_ok(lab, "decode", "--message", "mult").stdout
-    assert "0       09                              field 1: I64 (wire type 1)" in mult
-    assert "1       00 00 00 00 00 00 0c 40           double 3.5 | fixed64 " in mult
-    assert "double 24.5" in mult
+def test_decode_prints_the_tree_of_the_slides_bytes(lab: LabRunner) -> None:
+    result = lab.run("decode", *GREET_HEX.split())
+    assert (result.returncode, result.stdout) == (0, GREET_TREE), (
+        f"`python decode.py {GREET_HEX}` should print the README's tree ('The decoder') and "
+        f"exit 0; it exited {result.returncode}, and " + first_difference(GREET_TREE,
+                                                                          result.stdout))
 
 
 def test_decode_shows_every_wire_type_and_reading(lab: LabRunner) -> None:
@@ -140,7 +322,8 @@ def test_decode_shows_every_wire_type_and_reading(lab: LabRunner) -> None:
                 "2a 03 01 02 03 "                    # field 5 LEN: packed [1, 2, 3]
                 "32 02 ff fe "                       # field 6 LEN: just bytes
                 "5b 08 05 5c")                       # field 11 SGROUP {1: 5} EGROUP
-    lines = run_ok(lab, "decode", hex_text).stdout.splitlines()
+    result = lab.run("decode", hex_text)
+    lines = result.stdout.splitlines()
     expected = [
         "0       08                              field 1: VARINT (wire type 0)",
         "1       ff ff ff ff ff ff ff ff ff 01     varint 18446744073709551615 | "
@@ -168,14 +351,20 @@ def test_decode_shows_every_wire_type_and_reading(lab: LabRunner) -> None:
         "7 fields at the top level.",
     ]
     missing = [line for line in expected if line not in lines]
-    assert not missing, "\n".join(lines)
+    assert result.returncode == 0 and not missing, (
+        "`python decode.py` on bytes with every wire type (VARINT, I32, I64, LEN, SGROUP) "
+        f"should show {len(expected)} rows (and exit 0); it exited {result.returncode}, and "
+        f"{len(missing)} are missing, the first: `{(missing or ['none'])[0]}`.")
 
 
 def test_decode_malformed_bytes_shows_what_it_read_then_the_error(lab: LabRunner) -> None:
     result = lab.run("decode", "08 96 01 12 05 61 62")
-    assert result.returncode == 1, result.output
-    assert "28      96 01" not in result.stdout
-    assert "1       96 01                             varint 150" in result.stdout
-    assert result.stderr.splitlines() == [
-        "Not valid protobuf: at byte 4: expected a length of at most 2 (the bytes left), "
-        "found 5"]
+    error = ("Not valid protobuf: at byte 4: expected a length of at most 2 (the bytes left), "
+             "found 5")
+    assert result.returncode == 1 and result.stderr.splitlines() == [error], (
+        "`python decode.py 08 96 01 12 05 61 62` (a length of 5 with 2 bytes left) should exit "
+        f"1 with the one line `{error}`; it exited {result.returncode} and said "
+        f"{said(result.stderr)}.")
+    assert "1       96 01                             varint 150" in result.stdout, (
+        "Before the error, decode.py should show field 1 it read (the varint 96 01 = 150); "
+        f"it printed {said(result.stdout)}.")

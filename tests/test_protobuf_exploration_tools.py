@@ -1,11 +1,13 @@
 """protobuf_exploration, black box: what the lab gives students ready-made (the encodings
-table, the benchmark, the command-line handling of the scripts). These pass on the starter
-copy too, by design: no solution region is involved (see labkit/grading.py NOT_COVERED).
+table, the benchmark, the command-line handling of the scripts). No rubric item names these
+tests (labkit/labs.py): they are 0-point checks, and pass on the starter copy too, since no
+solution region is involved.
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -33,6 +35,7 @@ SLIDES_ENCODINGS = {
     "Protocol Buffers": (33, "0a 06 4d 61 72 74 69 6e 10 b9 0a 1a 0b 64 61 79 64 72 65 61 6d "
                              "69 6e 67 1a 07 68 61 63 6b 69 6e 67"),
 }
+GREET_HEX = "0a 05 50 65 74 65 72 12 07 53 55 53 54 65 63 68"
 JSON_PERSON = '{"userName":"Martin","favoriteNumber":1337,"interests":["daydreaming","hacking"]}'
 
 
@@ -47,6 +50,33 @@ def run_ok(lab: LabRunner, process: str, *args: str, stdin: str | None = None):
 
 def test_part_json_prints_only_the_comparison(lab: LabRunner) -> None:
     assert run_ok(lab, "main", "--part", "json").stdout == SLIDES_JSON
+
+
+def test_decode_reads_the_same_bytes_every_way(lab: LabRunner, tmp_path: Path) -> None:
+    # Hex with and without spaces, a file, stdin and --message greet: the same bytes, so
+    # the same tree (or, in the starter copy, the same TODO), whatever the decoder says.
+    data = tmp_path / "greet.bin"
+    data.write_bytes(bytes.fromhex(GREET_HEX))
+    ways = {
+        "hex words": lab.start("decode", *GREET_HEX.split()),
+        "hex in one argument": lab.start("decode", GREET_HEX),
+        "hex without spaces": lab.start("decode", GREET_HEX.replace(" ", "")),
+        "--file": lab.start("decode", "--file", str(data)),
+        "--message greet": lab.start("decode", "--message", "greet"),
+        "stdin": lab.start("decode"),
+    }
+    # stdin carries the raw bytes; the harness sends text, so these bytes must be ASCII
+    ways["stdin"].send("\x0a\x05Peter\x12\x07SUSTech")
+    results = {way: (process.close_stdin(), process.result(timeout=20))[1]
+               for way, process in ways.items()}
+    first = results["hex words"]
+    for way, result in results.items():
+        stdout = result.stdout
+        if way == "--message greet":
+            head, _, stdout = stdout.partition("\n")
+            assert "GreetRequest" in head, head
+        assert (result.returncode, stdout, result.stderr) == \
+            (first.returncode, first.stdout, first.stderr), (way, result.output)
 
 
 @pytest.mark.parametrize("args, says", [

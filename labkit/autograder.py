@@ -65,8 +65,7 @@ GO_SETUP = """
 # kit's own Go client built once: its modules and build cache make students' builds fast.
 curl -fsSL {url} | tar -C /usr/local -xz
 ln -sf /usr/local/go/bin/go /usr/local/bin/go
-(cd cross_language/client && CGO_ENABLED=0 GOTOOLCHAIN=local go build -o /tmp/warm-go-client . \\
-    && rm -f /tmp/warm-go-client)
+/autograder/venv/bin/python -c "from labkit.builds import warm_go_cache; warm_go_cache()"
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash

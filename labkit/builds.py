@@ -16,6 +16,7 @@ never change what another compiles.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import shutil
 import subprocess
@@ -42,8 +43,18 @@ def _go_env(name: str) -> str:
 @functools.cache
 def warm_go_cache() -> tuple[Path, Path]:
     """Build the kit's own Go client once (as us, trusted code): the Go build cache and the
-    module cache then hold everything a student's client needs. (GOCACHE, GOMODCACHE)."""
+    module cache then hold everything a student's client needs. (GOCACHE, GOMODCACHE).
+    A stamp in the build cache, named after what the build depends on, saves rebuilding
+    (and re-checking) it in every test session."""
     client = REPO_ROOT / "cross_language" / "client"
+    gocache, gomodcache = Path(_go_env("GOCACHE")), Path(_go_env("GOMODCACHE"))
+    inputs = hashlib.sha256()
+    for part in (_go_env("GOVERSION"), repr(sorted(GO_ENV.items())),
+                 (client / "go.mod").read_text(), (client / "go.sum").read_text()):
+        inputs.update(part.encode())
+    stamp = gocache / f"labkit-warm-{inputs.hexdigest()[:16]}"
+    if stamp.exists():
+        return gocache, gomodcache
     out = Path(os.environ.get("TMPDIR", "/tmp")) / f"labkit-warm-go-{os.getpid()}"
     done = subprocess.run(["go", "build", "-o", str(out), "."], cwd=client,
                           env={**os.environ, **GO_ENV}, capture_output=True, text=True,
@@ -51,7 +62,8 @@ def warm_go_cache() -> tuple[Path, Path]:
     out.unlink(missing_ok=True)
     if done.returncode != 0:
         raise BuildError(f"go build of the kit's own client failed:\n{done.stderr}")
-    return Path(_go_env("GOCACHE")), Path(_go_env("GOMODCACHE"))
+    stamp.write_text("the kit's Go client was built with this cache\n")
+    return gocache, gomodcache
 
 
 def link_tree(source: Path, dest: Path, owner: int | None) -> None:

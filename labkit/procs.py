@@ -187,6 +187,21 @@ class LabProcess:
                     )
                 self._changed.wait(min(left, 0.1))
 
+    def wait_for_count(self, pattern: str | re.Pattern[str], count: int,
+                       timeout: float = 10.0, start: int = 0) -> list[re.Match[str]]:
+        """Wait until `count` lines (from line number `start` on) match `pattern`."""
+        regex = re.compile(pattern) if isinstance(pattern, str) else pattern
+        deadline = time.monotonic() + timeout
+        found: list[re.Match[str]] = []
+        line = start
+        while len(found) < count:
+            found.append(self.wait_for(regex, max(deadline - time.monotonic(), 0.01),
+                                       start=line))
+            with self._changed:
+                line = 1 + next(i for i in range(line, len(self.lines))
+                                if regex.search(self.lines[i][1]))
+        return found
+
     def wait_ready(self, timeout: float = 15.0) -> int:
         """Wait for the server's ready line and return the port it names."""
         match = self.wait_for(READY_RE, timeout)
@@ -235,13 +250,14 @@ class LabProcess:
         self.signal(signal.SIGINT)
 
     def through_wire(self) -> int:
-        """The port of a `labkit wire` proxy to this server, started on first use; it
-        prints every frame it passes on (nowhere: its decoding is exercised, not read)."""
+        """The port of a `labkit wire` proxy to this server, started on first use. It
+        prints every frame it passes on into LABKIT_WIRE_LOG (appended), else nowhere:
+        its decoding is exercised either way."""
         if self._wire is None:
             from labkit.wire import Proxy
 
-            self._wire = Proxy(to=f"localhost:{self.port}", host="localhost",
-                               out=open(os.devnull, "w"))
+            log = open(os.environ.get(WIRE + "_LOG") or os.devnull, "a", encoding="utf-8")
+            self._wire = Proxy(to=f"localhost:{self.port}", host="localhost", out=log)
             self._wire.start()
         return self._wire.port
 

@@ -563,7 +563,9 @@ def test_seed_and_secret_flags(lab: LabRunner) -> None:
             with grpc.insecure_channel(target(server)) as channel:
                 for _ in range(5):  # each game logs its secret before its first answer
                     Game(channel).guess(50)
-            return [int(n) for n in re.findall(r"True value is (\d+)\.", server.stderr)]
+            # The log reaches the test through a pipe, maybe after the answer: wait for it.
+            logged = server.wait_for_count(r"True value is (\d+)\.", 5)
+            return [int(match.group(1)) for match in logged]
         finally:
             server.stop()
 

@@ -485,3 +485,28 @@ def test_demo_shows_one_call_through_the_wire() -> None:
     assert '[wire]       name: "Ada"' in lines and '[wire]       message: "Hello, Ada!"' in lines
     assert "[client] Client received: Hello, Ada!" in lines
     assert "[wire] Summary: 1 connection, 1 stream (conn 1: id 1)" in lines
+
+
+# --- the labs' own tests, through the proxy --------------------------------------------------
+
+# One lab per kind of call: unary, server streaming (two), bidi, unary calls multiplexed.
+THROUGH_WIRE = {"test_hello_world.py": "/helloworld.Greeter/SayHello",
+                "test_remote_counter.py": "/counter.Counter/Count",
+                "test_streaming_server_side.py": "/AssistantService/TellStory",
+                "test_streaming_bidi.py": "/AssistantService/GuessInt",
+                "test_multiplexing.py": "/AssistantService/ChillA"}
+
+
+@pytest.mark.slow  # five labs' test files, each call through a proxy that prints it
+@pytest.mark.timeout(900)
+def test_the_labs_tests_pass_through_the_proxy(tmp_path: Path) -> None:
+    log = tmp_path / "wire.log"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", *(f"tests/{name}" for name in THROUGH_WIRE), "-q",
+         "-p", "no:cacheprovider"], cwd=REPO_ROOT, capture_output=True,
+        text=True, timeout=850,
+        env={**os.environ, "LABKIT_WIRE": "1", "LABKIT_WIRE_LOG": str(log)})
+    assert done.returncode == 0, done.stdout[-4000:]
+    frames = log.read_text(encoding="utf-8")
+    for path in THROUGH_WIRE.values():  # the calls did go through the proxies
+        assert f":path: {path}" in frames, path

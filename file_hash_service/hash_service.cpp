@@ -9,8 +9,10 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -18,6 +20,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
@@ -69,39 +72,158 @@ class Sha256 {
   uint64_t size_ = 0;
 };
 
-// Our implementation of the HashService that protoc generated for us.
-class HashServiceImpl final : public HashService::Service {
+// --- the lesson: SHA-256 of one message, and of a stream of chunks -----------------------
+
+// Unary: the whole input in one message (at most 4 MB, gRPC's default limit).
+grpc::Status HashRequest(grpc::CallbackServerContext* /*context*/, const ShaRequest& request,
+                         ShaReply* reply) {
+  // BEGIN SOLUTION Hash request.data() with Sha256 and fill in the reply's digest and size.
+  Sha256 sha;
+  sha.Update(request.data());
+  reply->set_hex_digest(sha.HexDigest());
+  reply->set_size(sha.size());
+  return grpc::Status::OK;
+  // END SOLUTION
+}
+
+// Client streaming, one chunk at a time, as the chunks arrive: HashChunk for each chunk,
+// then FinishHash once the caller has closed its side of the stream. The sender does not
+// wait for us: HTTP/2 flow control lets the next chunks be on their way while we hash.
+grpc::Status HashChunk(grpc::CallbackServerContext* /*context*/, const Chunk& chunk,
+                       Sha256* sha) {
+  // BEGIN SOLUTION Feed the chunk's data into the running Sha256.
+  sha->Update(chunk.data());
+  return grpc::Status::OK;
+  // END SOLUTION
+}
+
+grpc::Status FinishHash(grpc::CallbackServerContext* /*context*/, Sha256* sha,
+                        ShaReply* reply) {
+  // BEGIN SOLUTION Fill in the reply's digest and size from the Sha256, as Sha does.
+  reply->set_hex_digest(sha->HexDigest());
+  reply->set_size(sha->size());
+  return grpc::Status::OK;
+  // END SOLUTION
+}
+
+// --- the service: raw bytes in, so that bytes that are not a message are seen ----------
+
+// A message's bytes, parsed; INVALID_ARGUMENT (saying `what` was expected) if they are not
+// such a message. gRPC's own parsing, behind the usual typed methods, would answer
+// INTERNAL to a request that does not parse, and would take a chunk that does not parse
+// for the end of the stream: status OK, with the digest of the chunks before it.
+template <typename Message>
+grpc::Status Parse(grpc::ByteBuffer* bytes, Message* message, const std::string& what) {
+  if (!grpc::SerializationTraits<Message>::Deserialize(bytes, message).ok()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        what + " (its bytes do not decode)");
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status Serialize(const ShaReply& reply, grpc::ByteBuffer* bytes) {
+  bool own_buffer = false;
+  return grpc::SerializationTraits<ShaReply>::Serialize(reply, bytes, &own_buffer);
+}
+
+// --max-calls: the calls taken in at once. Past it a call is refused at once with
+// RESOURCE_EXHAUSTED, rather than left waiting without a word.
+std::atomic<int> calls_now{0};
+int max_calls = 1000;
+
+// A place among --max-calls for one call, for as long as the object lives.
+class CallPlace {
  public:
-  // Unary: the whole input in one message (at most 4 MB, gRPC's default limit).
-  grpc::Status Sha(grpc::ServerContext* /*context*/, const ShaRequest* request,
-                   ShaReply* reply) override {
-    // BEGIN SOLUTION Hash request->data() with Sha256 and fill in the reply's digest and size.
-    Sha256 sha;
-    sha.Update(request->data());
-    reply->set_hex_digest(sha.HexDigest());
-    reply->set_size(sha.size());
-    return grpc::Status::OK;
-    // END SOLUTION
+  CallPlace() : taken_(++calls_now <= max_calls) {}
+  ~CallPlace() { --calls_now; }
+  CallPlace(const CallPlace&) = delete;
+  CallPlace& operator=(const CallPlace&) = delete;
+  bool taken() const { return taken_; }
+
+ private:
+  bool taken_;
+};
+
+grpc::Status ServerFull() {
+  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                      "the server is full: it takes " + std::to_string(max_calls) +
+                          " calls at once (its --max-calls); try again in a moment");
+}
+
+// Hashes one ShaStream call: gRPC calls OnReadDone for each chunk that arrives (or, with
+// ok == false, when there are no more), then OnDone when the call is over.
+class StreamHasher : public grpc::ServerReadReactor<grpc::ByteBuffer> {
+ public:
+  StreamHasher(grpc::CallbackServerContext* context, grpc::ByteBuffer* reply_bytes)
+      : context_(context), reply_bytes_(reply_bytes) {
+    if (!place_.taken()) {
+      Finish(ServerFull());
+      return;
+    }
+    StartRead(&chunk_bytes_);
   }
 
-  // Client streaming: read chunks until the caller says it is done, hashing as they come.
-  grpc::Status ShaStream(grpc::ServerContext* context, grpc::ServerReader<Chunk>* reader,
-                         ShaReply* reply) override {
-    // BEGIN SOLUTION Read every Chunk from the reader into one Sha256, then fill in the reply.
-    // The sender does not wait for us: HTTP/2 flow control lets the next chunks be on
-    // their way while we hash this one.
-    Sha256 sha;
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the stream ended: the caller closed its side, or cancelled the call
+      if (context_->IsCancelled()) {
+        Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the caller cancelled the call"));
+        return;
+      }
+      ShaReply reply;
+      grpc::Status status = FinishHash(context_, &sha_, &reply);
+      Finish(status.ok() ? Serialize(reply, reply_bytes_) : status);
+      return;
+    }
+    ++chunks_;
     Chunk chunk;
-    while (reader->Read(&chunk)) {  // false: the stream ended (or the call was cancelled)
-      sha.Update(chunk.data());
+    grpc::Status status = Parse(&chunk_bytes_, &chunk, "message " + std::to_string(chunks_) +
+                                                           " of the request stream is not a Chunk");
+    if (status.ok()) status = HashChunk(context_, chunk, &sha_);
+    if (!status.ok()) {
+      Finish(status);  // the whole call fails: never a digest of part of the input
+      return;
     }
-    if (context->IsCancelled()) {
-      return grpc::Status(grpc::StatusCode::CANCELLED, "the caller cancelled the call");
+    StartRead(&chunk_bytes_);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  CallPlace place_;
+  grpc::CallbackServerContext* context_;
+  grpc::ByteBuffer* reply_bytes_;
+  grpc::ByteBuffer chunk_bytes_;
+  Sha256 sha_;
+  uint64_t chunks_ = 0;
+};
+
+// Our implementation of the HashService that protoc generated for us, with gRPC's
+// callback API and raw methods: both take the message bytes as they came (ByteBuffer).
+class HashServiceImpl final
+    : public HashService::WithRawCallbackMethod_Sha<
+          HashService::WithRawCallbackMethod_ShaStream<HashService::Service>> {
+ public:
+  grpc::ServerUnaryReactor* Sha(grpc::CallbackServerContext* context,
+                                const grpc::ByteBuffer* request_bytes,
+                                grpc::ByteBuffer* reply_bytes) override {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    CallPlace place;
+    if (!place.taken()) {
+      reactor->Finish(ServerFull());
+      return reactor;
     }
-    reply->set_hex_digest(sha.HexDigest());
-    reply->set_size(sha.size());
-    return grpc::Status::OK;
-    // END SOLUTION
+    grpc::ByteBuffer bytes(*request_bytes);  // a copy that shares the bytes: Parse uses it up
+    ShaRequest request;
+    ShaReply reply;
+    grpc::Status status = Parse(&bytes, &request, "the request is not a ShaRequest");
+    if (status.ok()) status = HashRequest(context, request, &reply);
+    reactor->Finish(status.ok() ? Serialize(reply, reply_bytes) : status);
+    return reactor;
+  }
+
+  grpc::ServerReadReactor<grpc::ByteBuffer>* ShaStream(grpc::CallbackServerContext* context,
+                                                       grpc::ByteBuffer* reply_bytes) override {
+    return new StreamHasher(context, reply_bytes);  // it deletes itself when the call is done
   }
 };
 
@@ -138,20 +260,40 @@ int WaitForStopSignal() {
 }
 
 // --- command line -------------------------------------------------------------------------
+// The flags of the Python servers that mean something here (there is no pool of worker
+// threads to size: gRPC's callback API runs each call on gRPC's own threads).
 struct Options {
   std::string host = "[::]";
   int port = kDefaultPort;
 };
 
 [[noreturn]] void Usage(const char* program, const std::string& error) {
-  std::ostream& out = error.empty() ? std::cout : std::cerr;
-  out << "usage: " << program << " [--host HOST] [--port PORT]\n\n"
-      << "Hash server (file_hash_service lab, C++)\n\n"
-      << "  --host HOST  address to listen on (default: all)\n"
-      << "  --port PORT  port to listen on, 0 for any free port (default: " << kDefaultPort
-      << ")\n";
-  if (!error.empty()) out << program << ": error: " << error << "\n";
-  std::exit(error.empty() ? 0 : 2);
+  if (!error.empty()) {  // one line, as the Python servers say it
+    std::cerr << program << ": error: " << error << std::endl;
+    std::exit(2);
+  }
+  std::cout << "usage: " << program << " [--host HOST] [--port PORT] [--max-calls N]\n\n"
+            << "Hash server (file_hash_service lab, C++)\n\n"
+            << "  --host HOST    address to listen on (default: [::], every address)\n"
+            << "  --port PORT    port to listen on, 0 for any free port (default: "
+            << kDefaultPort << ")\n"
+            << "  --max-calls N  calls taken in at once; more are refused with\n"
+            << "                 RESOURCE_EXHAUSTED (default: " << max_calls << ")\n";
+  std::exit(0);
+}
+
+// The whole number in `value`, from low to high; else the usage error, naming the flag.
+int WholeNumber(const char* program, const std::string& flag, const std::string& value,
+                long low, long high) {
+  char* end = nullptr;
+  errno = 0;
+  const long number = std::strtol(value.c_str(), &end, 10);
+  if (value.empty() || *end != '\0' || errno == ERANGE || number < low || number > high) {
+    Usage(program, "argument " + flag + ": must be a whole number from " +
+                       std::to_string(low) + " to " + std::to_string(high) + ", got '" +
+                       value.substr(0, 40) + "'");
+  }
+  return static_cast<int>(number);
 }
 
 Options ParseArgs(int argc, char** argv) {
@@ -159,29 +301,28 @@ Options ParseArgs(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     std::string value;
+    const bool takes_value = arg == "--host" || arg == "--port" || arg == "--max-calls";
     const auto equals = arg.find('=');
     if (arg.rfind("--", 0) == 0 && equals != std::string::npos) {  // --port=50051
       value = arg.substr(equals + 1);
       arg = arg.substr(0, equals);
-    } else if ((arg == "--host" || arg == "--port") && i + 1 < argc) {  // --port 50051
+    } else if (takes_value && i + 1 < argc) {  // --port 50051
       value = argv[++i];
     } else if (arg == "-h" || arg == "--help") {
       Usage(argv[0], "");
     } else {
-      Usage(argv[0], arg == "--host" || arg == "--port" ? arg + " needs a value"
-                                                         : "unknown argument " + arg);
+      Usage(argv[0], takes_value ? "argument " + arg + ": expected one argument"
+                                 : "unrecognized arguments: " + arg);
     }
     if (arg == "--host") {
+      if (value.empty()) Usage(argv[0], "argument --host: must be an address, got ''");
       options.host = value;
     } else if (arg == "--port") {
-      char* end = nullptr;
-      const long port = std::strtol(value.c_str(), &end, 10);
-      if (value.empty() || *end != '\0' || port < 0 || port > 65535) {
-        Usage(argv[0], "--port: not a port number (0-65535): " + value);
-      }
-      options.port = static_cast<int>(port);
+      options.port = WholeNumber(argv[0], arg, value, 0, 65535);
+    } else if (arg == "--max-calls") {
+      max_calls = WholeNumber(argv[0], arg, value, 1, 10000);
     } else {
-      Usage(argv[0], "unknown argument " + arg);
+      Usage(argv[0], "unrecognized arguments: " + arg);
     }
   }
   return options;
@@ -199,9 +340,44 @@ void KeepBigBuffersInTheHeap() {
 #endif
 }
 
+// Lines that C code writes to stderr meanwhile go nowhere: gRPC's own line about a port
+// it could not bind, before ours.
+class StderrSilenced {
+ public:
+  StderrSilenced() : saved_(dup(STDERR_FILENO)) {
+    const int nowhere = open("/dev/null", O_WRONLY);
+    dup2(nowhere, STDERR_FILENO);
+    close(nowhere);
+  }
+  ~StderrSilenced() {
+    dup2(saved_, STDERR_FILENO);
+    close(saved_);
+  }
+
+ private:
+  int saved_;
+};
+
+// The last line, then the end, with exit code 0; said once, whichever thread comes first.
+[[noreturn]] void SayStoppedAndExit() {
+  static std::atomic<bool> said{false};
+  if (!said.exchange(true)) std::cerr << "Server stopped" << std::endl;
+  std::_Exit(0);
+}
+
+// After Ctrl+C: whatever is stuck, the program ends 1.5 s from now.
+void EndSoonWhatever() {
+  std::thread([] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    SayStoppedAndExit();
+  }).detach();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First of all: Ctrl+C at any moment from here on stops the server cleanly.
+  CatchStopSignals();
   const Options options = ParseArgs(argc, argv);
   KeepBigBuffersInTheHeap();
   const std::string address = options.host + ":" + std::to_string(options.port);
@@ -221,22 +397,25 @@ int main(int argc, char** argv) {
   int selected_port = 0;
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &selected_port);
   builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  std::unique_ptr<grpc::Server> server;
+  {
+    StderrSilenced quiet;
+    server = builder.BuildAndStart();
+  }
   if (!server || selected_port == 0) {
     std::cerr << "Cannot listen on " << address << ". Is another server using that port? "
               << "Stop it, or start this one with --port 0 for a free port." << std::endl;
     return 1;
   }
   server->GetHealthCheckService()->SetServingStatus(HashService::service_full_name(), true);
-  CatchStopSignals();
   std::cerr << "Server started on port " << selected_port << std::endl;
 
   const int signum = WaitForStopSignal();
   std::cerr << "Received " << (signum == SIGINT ? "SIGINT" : "SIGTERM")
             << ", stopping the server..." << std::endl;
+  EndSoonWhatever();
   // Calls in flight get one second to finish, then they are cancelled.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   server->Wait();
-  std::cerr << "Server stopped" << std::endl;
-  return 0;
+  SayStoppedAndExit();
 }

@@ -118,9 +118,6 @@ class SecretPicker:
 
 def parse_args() -> argparse.Namespace:
     parser = serving.server_flags("Number-guessing server (streaming_bidi lab)", DEFAULT_PORT)
-    # --workers' old name in this lab, kept for scripts that still use it (not in --help).
-    parser.add_argument("--max-workers", dest="workers", type=serving.number(1, serving.MOST),
-                        default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument("--seed", type=serving.number(-2**63, 2**63 - 1),
                         help="seed of the random secrets: the same seed, the same sequence "

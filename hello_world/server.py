@@ -20,8 +20,7 @@ DEFAULT_PORT = 50051
 class GreeterServiceImpl(hello_pb2_grpc.GreeterServicer):
     """Our implementation of the Greeter service that protoc generated for us."""
 
-    async def SayHello(self, request: HelloRequest,
-                       context: grpc.aio.ServicerContext) -> HelloReply:
+    def SayHello(self, request: HelloRequest, context: grpc.ServicerContext) -> HelloReply:
         # BEGIN SOLUTION Build a HelloReply whose message greets request.name.
         # An empty name is a valid request in proto3 (it is the default value):
         # we greet it as "Hello, !" rather than reject it, as gRPC's example does.
@@ -32,6 +31,8 @@ class GreeterServiceImpl(hello_pb2_grpc.GreeterServicer):
 
 
 async def serve(args: argparse.Namespace) -> None:
+    # As on the slides, the server runs each call on a thread from a pool: --workers
+    # threads (10), so 10 calls at a time; health checks are answered apart from it.
     server = serving.new_server(args)
     hello_pb2_grpc.add_GreeterServicer_to_server(GreeterServiceImpl(), server)
     # Listens on --host:--port, logs "Server started on port N", serves until Ctrl+C.
@@ -40,5 +41,6 @@ async def serve(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    parser = serving.server_flags("Greeter server (hello_world lab)", DEFAULT_PORT)
+    parser = serving.server_flags("Greeter server (hello_world lab)", DEFAULT_PORT,
+                                  workers=10)
     asyncio.run(serve(parser.parse_args()))

@@ -8,7 +8,10 @@ Start the hash service and the file service first (see README.md), then:
 Paths are looked up by the file service, relative to its --root folder.
 """
 
-import argparse
+# First: from here on, Ctrl+C ends the client quietly, even while grpc is still loading.
+# calling.py holds what every client of the labs does the same way (flags, no server...).
+import calling
+
 import hashlib
 import logging
 import os
@@ -22,23 +25,8 @@ from hash_pb2 import HashFileReply, HashFileRequest
 from hash_pb2_grpc import FileServiceStub
 
 DEFAULT_TARGET = "localhost:50052"
-# These labs talk to servers on your own machine or classroom network: a proxy set in
-# the environment (http_proxy, ...) would only get in the way.
-CHANNEL_OPTIONS = [("grpc.enable_http_proxy", 0)]
 PROGRESS_MIN_SIZE = 8 * 1024 * 1024  # files this big get a progress line on a terminal
 READ_SIZE = 1024 * 1024
-
-
-def wait_for_server(channel: grpc.Channel, target: str, timeout: float) -> bool:
-    """True once the channel is connected; False (with one line on stderr) if the server
-    cannot be reached within `timeout` seconds."""
-    try:
-        grpc.channel_ready_future(channel).result(timeout=timeout)
-        return True
-    except grpc.FutureTimeoutError:
-        print(f"Cannot reach the file service at {target} (waited {timeout:g} s). "
-              "Start it first: python file_service.py", file=sys.stderr)
-        return False
 
 
 class Progress:
@@ -87,7 +75,7 @@ def local_size(path: str) -> int:
 
 def start_hash_file(stub: FileServiceStub, path: str, deadline: float) -> grpc.Future:
     """Ask the file service for the SHA-256 of `path`; the reply comes in the future."""
-    # BEGIN SOLUTION Start a HashFile call for the path with the deadline; return its future.
+    # BEGIN SOLUTION Start a HashFile call for the path, timeout=deadline; return its future (README, step 7).
     # A future rather than a plain call: we redraw the progress line while we wait.
     return stub.HashFile.future(HashFileRequest(path=path), timeout=deadline)
     # END SOLUTION
@@ -114,7 +102,8 @@ def hash_locally(path: str) -> str:
     progress = Progress(f"verifying {path}", local_size(path))
     done = 0
     try:
-        with open(path, "rb") as file:
+        # Only a regular file: a FIFO or a device (/dev/zero) could block or never end.
+        with calling.open_regular_file(path) as file:
             while data := file.read(READ_SIZE):
                 digest.update(data)
                 done += len(data)
@@ -143,8 +132,9 @@ def run(target: str, paths: list[str], timeout: float, deadline: float,
     """Hash every path; return the exit code: 0 all done (and agreeing), 1 a file failed,
     2 no file service."""
     failed = False
-    with grpc.insecure_channel(target, options=CHANNEL_OPTIONS) as channel:
-        if not wait_for_server(channel, target, timeout):
+    with grpc.insecure_channel(target, options=calling.CHANNEL_OPTIONS) as channel:
+        if not calling.wait_for_server(channel, target, timeout, "python file_service.py",
+                                       what="the file service"):
             return 2
         stub = FileServiceStub(channel)
         for path in paths:
@@ -152,8 +142,8 @@ def run(target: str, paths: list[str], timeout: float, deadline: float,
                 reply = wait_for_reply(start_hash_file(stub, path, deadline), path)
             except grpc.RpcError as error:
                 # One line per failed file, then on to the next file, as sha256sum does.
-                print(f"HashFile failed for {path}: {error.code().name}: {error.details()}",
-                      file=sys.stderr)
+                calling.say(f"HashFile failed for {calling.one_line(path)}: "
+                            f"{calling.status_text(error)}")
                 failed = True
                 continue
             # Two spaces between digest and path: the format `sha256sum -c` reads back.
@@ -163,29 +153,23 @@ def run(target: str, paths: list[str], timeout: float, deadline: float,
     return 1 if failed else 0
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+def main() -> int:
+    parser = calling.ArgumentParser(
         description="Print the SHA-256 of files, computed by the file service and the "
                     "hash service (file_hash_service lab)")
-    parser.add_argument("paths", nargs="+", metavar="PATH",
+    parser.add_argument("paths", nargs="+", metavar="PATH", type=calling.text,
                         help="files to hash, relative to the file service's --root")
     parser.add_argument("--verify", action="store_true",
                         help="also hash each file here with hashlib and say if they agree")
-    parser.add_argument("--target", default=DEFAULT_TARGET,
-                        help=f"file service address HOST:PORT (default: {DEFAULT_TARGET})")
-    parser.add_argument("--timeout", type=float, default=5.0,
-                        help="seconds to wait for the file service (default: 5)")
-    parser.add_argument("--deadline", type=float, default=60.0,
+    calling.add_server_flags(parser, DEFAULT_TARGET, "seconds to wait for the file service")
+    parser.add_argument("--deadline", type=calling.seconds(calling.MIN_TIMEOUT), default=60.0,
                         help="seconds each file may take to hash (default: 60)")
-    return parser.parse_args()
+    args = parser.parse_args()
+    # Ctrl+C while waiting: wait_for_reply cancels the call, and the file service cancels
+    # its own call to the hash service in turn.
+    return run(args.target, args.paths, args.timeout, args.deadline, args.verify)
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    args = parse_args()
-    try:
-        sys.exit(run(args.target, args.paths, args.timeout, args.deadline, args.verify))
-    except KeyboardInterrupt:
-        # Ctrl+C while waiting: wait_for_reply cancelled the call, and the file service
-        # cancels its own call to the hash service in turn.
-        logging.info("Cancelled by user (Ctrl+C).")
+    calling.run_main(main)

@@ -6,9 +6,12 @@ At the end it draws a timeline of the calls and compares the total time with wha
 server pool of `--workers` threads, first come first served, predicts.
 """
 
+# First: from here on, Ctrl+C ends the client quietly, even while grpc is still loading.
+# calling.py holds what every client of the labs does the same way (flags, no server...).
+import calling
+
 import argparse
 import logging
-import sys
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
@@ -21,28 +24,14 @@ from assistant_pb2_grpc import AssistantServiceStub
 from timeline import CallTiming, prediction_line, render_timeline
 
 DEFAULT_TARGET = "localhost:50051"
-# These labs talk to servers on your own machine or classroom network: a proxy set in
-# the environment (http_proxy, ...) would only get in the way.
-CHANNEL_OPTIONS = [("grpc.enable_http_proxy", 0)]
 MSG_DEFAULT = "Time to chill."
 MAX_CALLS = 50  # of each kind: enough to see queueing, not enough to flood the server
+MAX_WORKERS = 1000  # a pool this big would never make a call of ours wait
 # The server tells, in each reply's trailing metadata, in which order the calls joined
 # its queue, how long each one waited there and how long it ran (CallTimer in server.py).
 ARRIVAL_KEY = "arrival"
 QUEUED_SECONDS_KEY = "queued-seconds"
 RAN_SECONDS_KEY = "ran-seconds"
-
-
-def wait_for_server(channel: grpc.Channel, target: str, timeout: float) -> bool:
-    """True once the channel is connected; False (with one line on stderr) if the server
-    cannot be reached within `timeout` seconds."""
-    try:
-        grpc.channel_ready_future(channel).result(timeout=timeout)
-        return True
-    except grpc.FutureTimeoutError:
-        print(f"Cannot reach the server at {target} (waited {timeout:g} s). "
-              "Start it first: python server.py", file=sys.stderr)
-        return False
 
 
 def timing(label: str, sent: float, replied: float, call: grpc.Call) -> CallTiming:
@@ -65,7 +54,7 @@ def call_chill(stub: AssistantServiceStub, name: str, call_id: int, message: str
     Sets `sent` as soon as the request is on its way, and keeps the call in `in_flight`
     so that Ctrl+C can cancel it.
     """
-    # BEGIN SOLUTION Send the request, wait for the reply, log how long it took.
+    # BEGIN SOLUTION Send it (into in_flight), wait for the reply, log; return timing() (lines: README).
     rpc = stub.ChillA if name == "ChillA" else stub.ChillB
     logging.info(f"{datetime.now()}: Calling {name} {call_id}")
     start_t = time.monotonic()
@@ -86,7 +75,7 @@ def start_calls(executor: ThreadPoolExecutor, stub: AssistantServiceStub,
                 plan: list[tuple[str, int]], message: str, start_time: float,
                 in_flight: dict[str, grpc.Future]) -> list[Future]:
     """Start every call of the plan on its own pool thread; return their futures."""
-    # BEGIN SOLUTION Submit one call_chill per (name, id) of the plan to the executor.
+    # BEGIN SOLUTION Submit one call_chill per (name, id) of the plan: all in flight at once, in order.
     tasks = []
     for name, call_id in plan:
         sent = threading.Event()
@@ -112,8 +101,8 @@ def run(target: str, num_a: int, num_b: int, workers: int, message: str,
     """Make the calls; return the exit code: 0 done (or Ctrl+C), 1 a call failed, 2 no server."""
     # One channel: every call below shares its one HTTP/2 connection, each call on a
     # stream of its own.
-    with grpc.insecure_channel(target, options=CHANNEL_OPTIONS) as channel:
-        if not wait_for_server(channel, target, timeout):
+    with grpc.insecure_channel(target, options=calling.CHANNEL_OPTIONS) as channel:
+        if not calling.wait_for_server(channel, target, timeout, "python server.py"):
             return 2
         stub = AssistantServiceStub(channel)
         plan = [("ChillA", i) for i in range(num_a)] + [("ChillB", i) for i in range(num_b)]
@@ -125,7 +114,14 @@ def run(target: str, num_a: int, num_b: int, workers: int, message: str,
         with ThreadPoolExecutor(max_workers=max(1, len(plan))) as executor:
             try:
                 tasks = start_calls(executor, stub, plan, message, start_time, in_flight)
-                wait(tasks, return_when=FIRST_EXCEPTION)
+                # Until every call is done or one failed, in short waits: Ctrl+C is seen
+                # between two of them (see calling.WAIT_SLICE).
+                pending = set(tasks)
+                while pending:
+                    done, pending = wait(pending, timeout=calling.WAIT_SLICE,
+                                         return_when=FIRST_EXCEPTION)
+                    if any(task.exception() for task in done):
+                        break
             except KeyboardInterrupt:
                 cancel_all(in_flight, log=True)
                 channel.close()  # also ends a call that was just being started
@@ -134,10 +130,8 @@ def run(target: str, num_a: int, num_b: int, workers: int, message: str,
             for label, task in zip(labels, tasks):
                 error = task.exception() if task.done() else None
                 if isinstance(error, grpc.RpcError):
-                    print(f"{label} failed: {error.code().name}: {error.details()}",
-                          file=sys.stderr)
                     cancel_all(in_flight, log=False)
-                    return 1
+                    return calling.call_failed(label, error)
             calls = [task.result() for task in tasks]
     total = time.monotonic() - start_time
     logging.info(f"Total execution time = {total:.2f} seconds.")
@@ -148,46 +142,34 @@ def run(target: str, num_a: int, num_b: int, workers: int, message: str,
     return 0
 
 
-def count(text: str) -> int:
-    """argparse type: how many calls of one kind, 0 to MAX_CALLS."""
-    value = int(text)
-    if not 0 <= value <= MAX_CALLS:
-        raise argparse.ArgumentTypeError(f"must be 0 to {MAX_CALLS}, got {text}")
-    return value
+def pool_size(text: str) -> int:
+    """argparse type: the server's number of workers, from 1 to MAX_WORKERS (the
+    prediction keeps one slot per worker: more would only fill the memory)."""
+    workers = calling.whole_number(1)(text)
+    if workers > MAX_WORKERS:
+        raise argparse.ArgumentTypeError(
+            f"must be at most {MAX_WORKERS}, got {calling.shown(text)}")
+    return workers
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a whole number, 1 or more."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {text}")
-    return value
-
-
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Assistant client (multiplexing lab)")
-    parser.add_argument("-a", type=count, default=1, metavar="N",
+def main() -> int:
+    parser = calling.ArgumentParser(description="Assistant client (multiplexing lab)")
+    parser.add_argument("-a", type=calling.whole_number(0, MAX_CALLS), default=1, metavar="N",
                         help="how many ChillA calls to make at once (default: 1)")
-    parser.add_argument("-b", type=count, default=1, metavar="M",
+    parser.add_argument("-b", type=calling.whole_number(0, MAX_CALLS), default=1, metavar="M",
                         help="how many ChillB calls to make at once (default: 1)")
-    parser.add_argument("--target", default=DEFAULT_TARGET,
-                        help=f"server address HOST:PORT (default: {DEFAULT_TARGET})")
-    parser.add_argument("--workers", type=positive_int, default=3,
+    parser.add_argument("--workers", type=pool_size, default=3,
                         help="the server's number of workers, for the FIFO prediction "
                              "(default: 3, as `python server.py`)")
-    parser.add_argument("--message", default=MSG_DEFAULT,
+    parser.add_argument("--message", type=calling.text, default=MSG_DEFAULT,
                         help=f"text sent with each call (default: {MSG_DEFAULT!r})")
-    parser.add_argument("--timeout", type=float, default=5.0,
-                        help="seconds to wait for the server to be reachable (default: 5); "
-                             "the calls themselves take as long as they take")
-    return parser.parse_args()
+    calling.add_server_flags(parser, DEFAULT_TARGET,
+                             "seconds to wait for the server to be reachable; the calls "
+                             "themselves take as long as they take")
+    args = parser.parse_args()
+    return run(args.target, args.a, args.b, args.workers, args.message, args.timeout)
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    args = parse_args()
-    try:
-        sys.exit(run(args.target, args.a, args.b, args.workers, args.message, args.timeout))
-    except KeyboardInterrupt:
-        # Ctrl+C before the calls started (while connecting): nothing to cancel.
-        logging.info("Cancelled by user (Ctrl+C).")
+    calling.run_main(main)

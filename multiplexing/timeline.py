@@ -1,6 +1,7 @@
 """What the client prints after its calls: a timeline chart, and what a FIFO pool predicts.
 
-Pure functions, no gRPC: easy to read, easy to test (`tests/test_multiplexing_timeline.py`).
+Pure functions, no gRPC: easy to read, easy to test (`tests/test_multiplexing.py` calls
+them in a child process).
 """
 
 from collections.abc import Sequence

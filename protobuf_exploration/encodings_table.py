@@ -14,8 +14,12 @@ Run `python encodings_table.py` (add `--favourite` for the British spelling of t
 
 from __future__ import annotations
 
-import argparse
+# First: from here on, Ctrl+C ends the program quietly, even while it is still loading.
+# calling.py holds what every program of the labs does the same way (Ctrl+C, output...).
+import calling
+
 import json
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -115,7 +119,7 @@ def print_table(rows: list[tuple[str, bytes]]) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="Encode the slides' Person record as JSON, "
+    parser = calling.ArgumentParser(description="Encode the slides' Person record as JSON, "
                                      "MessagePack, Thrift (binary, compact) and Protobuf")
     parser.add_argument("--favourite", action="store_true",
                         help='spell the key "favouriteNumber" (British) instead of '
@@ -129,4 +133,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    logging.basicConfig(level=logging.INFO)
+    calling.run_main(main)

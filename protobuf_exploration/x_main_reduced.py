@@ -10,10 +10,14 @@
 
 from __future__ import annotations
 
+# First: from here on, Ctrl+C ends the program quietly, even while it is still loading.
+# calling.py holds what every program of the labs does the same way (flags, Ctrl+C...).
+import calling
+
 import argparse
 import json
+import logging
 import struct
-import sys
 
 import assistant_pb2
 from google.protobuf.message import Message
@@ -57,7 +61,7 @@ def try_decode_proto_binary(binary_str: bytes) -> dict[int, object]:
     ptr = 0
     while ptr < len(binary_str):
         record: dict[str, object] = {}  # field_number, wire_type, wire_type_name, ..., payload
-        # BEGIN SOLUTION Split the tag into field_number, wire_type; decode LEN: length, UTF-8 text
+        # BEGIN SOLUTION Tag varint: field_number, wire_type; LEN: length varint, text; I64 records
         tag, ptr = read_varint(binary_str, ptr)
         record["field_number"] = tag >> 3
         record["wire_type"] = tag & 0x7
@@ -87,7 +91,7 @@ def try_decode_proto_binary(binary_str: bytes) -> dict[int, object]:
 def decode_i64_payload(binary_str: bytes, ptr: int) -> tuple[float, int]:
     """MINI-TASK: the double stored in the 8 bytes at binary_str[ptr], and the position
     after them."""
-    # BEGIN SOLUTION Mini-task: read the 8 bytes of an I64 record as a little-endian double
+    # BEGIN SOLUTION Mini-task: 8 bytes at ptr, a little-endian double; return (value, ptr + 8)
     if ptr + 8 > len(binary_str):
         raise ValueError(f"an I64 value needs 8 bytes at byte {ptr}")
     # "<d": little-endian ("<"), 8-byte IEEE 754 double ("d").
@@ -108,7 +112,7 @@ def serialize_and_deserialize(init_msg: Message) -> None:
     try:
         try_decode_proto_binary(binary_req)
     except NotImplementedError as todo:
-        print(f">>> try_decode_proto_binary is not written yet: {todo}")
+        print(f">>> Not written yet: {calling.todo_line(todo)}")
     except ValueError as error:  # also UnicodeDecodeError: a payload that is not UTF-8
         print(f">>> Could not decode: {error}")
     print()
@@ -130,15 +134,17 @@ def compare_with_json(init_msg: Message) -> None:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Serialize a protobuf message, decode its "
+    parser = calling.ArgumentParser(description="Serialize a protobuf message, decode its "
                                      "bytes by hand and compare its size with JSON")
     parser.add_argument("--message", choices=["greet", "mult"], default="greet",
                         help="greet: GreetRequest (default); mult: MultResponse, the mini-task")
     parser.add_argument("--part", choices=["all", "serialize", "json"], default="all",
                         help="serialize: serialize_and_deserialize(); json: "
                         "compare_with_json(); all: both (default)")
-    parser.add_argument("--user-name", default="Peter", help="GreetRequest.user_name")
-    parser.add_argument("--institution", default="SUSTech", help="GreetRequest.institution")
+    parser.add_argument("--user-name", type=calling.text, default="Peter",
+                        help="GreetRequest.user_name")
+    parser.add_argument("--institution", type=calling.text, default="SUSTech",
+                        help="GreetRequest.institution")
     parser.add_argument("--xin", type=float, default=3.5, help="MultResponse.xin")
     parser.add_argument("--yin", type=float, default=7.0, help="MultResponse.yin")
     return parser.parse_args()
@@ -155,4 +161,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    logging.basicConfig(level=logging.INFO)
+    calling.run_main(main)

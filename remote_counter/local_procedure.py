@@ -4,11 +4,16 @@ Run it with `python local_procedure.py` and stop it with Ctrl+C. server.py and c
 split the same work across two processes: the server counts, the client logs.
 """
 
-import argparse
+# First: from here on, Ctrl+C ends the program quietly, even while it is still loading.
+# calling.py holds what every program of the labs does the same way (flags, Ctrl+C...).
+import calling
+
 import logging
-import math
 import time
 from datetime import datetime
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # the counter's range, as in counter.proto
+MIN_STEP_SEC = 0.001  # a smaller step would flood the terminal rather than count
 
 
 def seconds_text(seconds: float) -> str:
@@ -41,34 +46,21 @@ def count(from_val: int, step_sec: float, limit: int | None = None) -> None:
         logging.info(f"Process {ended} for request: {request}")
 
 
-def step_seconds(text: str) -> float:
-    value = float(text)
-    # time.sleep() cannot wait longer than about 292 years: a day is plenty
-    if not math.isfinite(value) or not 0 < value <= 86400:
-        raise argparse.ArgumentTypeError(f"must be more than 0 and at most 86400 seconds, "
-                                         f"got {text}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="The local counter (remote_counter lab)")
-    parser.add_argument("--from", dest="from_val", type=int, default=6,
+def main() -> int:
+    parser = calling.ArgumentParser(description="The local counter (remote_counter lab)")
+    parser.add_argument("--from", dest="from_val", default=6,
+                        type=calling.whole_number(INT64_MIN, INT64_MAX),
                         help="value to count from; the first count is one more (default: 6)")
-    parser.add_argument("--step", dest="step_sec", type=step_seconds, default=2,
+    parser.add_argument("--step", dest="step_sec", default=2,
+                        type=calling.seconds(MIN_STEP_SEC),
                         help="seconds between counts, fractions allowed (default: 2)")
-    parser.add_argument("--count", dest="limit", type=positive_int, default=None,
+    parser.add_argument("--count", dest="limit", type=calling.whole_number(1), default=None,
                         help="stop after this many counts (default: until Ctrl+C)")
-    return parser.parse_args()
+    args = parser.parse_args()
+    count(from_val=args.from_val, step_sec=args.step_sec, limit=args.limit)
+    return 0
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    args = parse_args()
-    count(from_val=args.from_val, step_sec=args.step_sec, limit=args.limit)
+    calling.run_main(main)

@@ -69,8 +69,8 @@ MAX_STEP_SEC = 86400.0  # a day
 
 
 def seconds_text(seconds: float) -> str:
-    """How the slides print a step: 2.0 as "2", 0.5 as "0.5"."""
-    return str(int(seconds)) if seconds.is_integer() else str(seconds)
+    """How the slides print a step: 2.0 as "2", 0.5 as "0.5" (and 1e308 as "1e+308")."""
+    return str(int(seconds)) if seconds.is_integer() and abs(seconds) < 1e15 else str(seconds)
 
 
 def check_request(request: CountRequest) -> str | None:

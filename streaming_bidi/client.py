@@ -6,11 +6,13 @@ answer. Play it yourself (`python client.py`) or let binary search play
 (`python client.py --auto`). Start the server first: `python server.py`.
 """
 
-import argparse
+# First: from here on, Ctrl+C ends the client quietly, even while grpc is still loading.
+# calling.py holds what every client of the labs does the same way (flags, no server...).
+import calling
+
 import logging
+import os
 import queue
-import sys
-import time
 from collections.abc import Iterator
 
 import grpc
@@ -19,9 +21,9 @@ from assistant_pb2 import GuessIntRequest, GuessIntResponse
 from assistant_pb2_grpc import AssistantServiceStub
 
 DEFAULT_TARGET = "localhost:50051"
-# These labs talk to servers on your own machine or classroom network: a proxy set in
-# the environment (http_proxy, ...) would only get in the way.
-CHANNEL_OPTIONS = [("grpc.enable_http_proxy", 0)]
+MAX_PAUSE = 60  # seconds of "thinking" before each automatic guess
+MAX_GAMES = 1000
+MAX_LINE = 100  # characters in a line of input: a guess has a few digits
 LOWEST, HIGHEST = 1, 100  # the server's secret is an integer in LOWEST..HIGHEST
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1  # what fits in the proto's int32 field
 
@@ -31,18 +33,6 @@ WON, LEFT, CANCELLED = "won", "left", "cancelled"
 
 class GameError(Exception):
     """The game cannot go on (the server broke its rules); the message says why."""
-
-
-def wait_for_server(channel: grpc.Channel, target: str, timeout: float) -> bool:
-    """True once the channel is connected; False (with one line on stderr) if the server
-    cannot be reached within `timeout` seconds."""
-    try:
-        grpc.channel_ready_future(channel).result(timeout=timeout)
-        return True
-    except grpc.FutureTimeoutError:
-        print(f"Cannot reach the server at {target} (waited {timeout:g} s). "
-              "Start it first: python server.py", file=sys.stderr)
-        return False
 
 
 class GuessQueue:
@@ -78,19 +68,33 @@ class KeyboardPlayer:
     def next_guess(self, last: GuessIntResponse | None) -> int | None:
         """The next guess, or None at the end of input (Ctrl+D, or the end of a file)."""
         while True:
-            try:
-                text = input("Guess: ")
-            except EOFError:
-                print()  # end the "Guess: " line
+            text = read_line("Guess: ")
+            if text is None:
                 return None
-            if not sys.stdin.isatty():
-                # Read from a pipe or a file, the input is not echoed by a terminal:
-                # show it, so that the transcript reads as it does in a terminal.
-                print(text)
             guess = parse_guess(text)
             if guess is not None:
                 return guess
             logging.error("Invalid input %s. Please enter a valid number.", text)
+
+
+def read_line(prompt: str) -> str | None:
+    """A line typed in after the prompt, as input() reads it; None at the end of input.
+    A line of more than MAX_LINE characters is no guess: it ends the input (reading all
+    of it could take any amount of memory and time: `< /dev/zero` is one endless line)."""
+    print(prompt, end="", flush=True)
+    text = calling.read_line(MAX_LINE)
+    if text is None:
+        print()  # end the "Guess: " line
+        return None
+    if not os.isatty(0):  # stdin
+        # Read from a pipe or a file, the input is not echoed by a terminal: show it, so
+        # that the transcript reads as it does in a terminal.
+        print(text[:MAX_LINE], flush=True)
+    if len(text) > MAX_LINE:
+        logging.error("Invalid input: a line of more than %d characters. No more guesses "
+                      "are read.", MAX_LINE)
+        return None
+    return text
 
 
 def parse_guess(text: str) -> int | None:
@@ -112,8 +116,8 @@ class BinarySearchPlayer:
         self.pause = pause  # seconds to "think" before each guess, so a demo can be followed
 
     def next_guess(self, last: GuessIntResponse | None) -> int:
-        time.sleep(self.pause)
-        # BEGIN SOLUTION Narrow low..high with the last answer, then guess the middle.
+        calling.sleep(self.pause)
+        # BEGIN SOLUTION Halve low..high by last.symbol and guess the middle (exact log lines: README).
         if last is None:
             guess = (self.low + self.high) // 2
             logging.info("Init guess: go for %d", guess)
@@ -137,7 +141,7 @@ def play(stub: AssistantServiceStub, player: KeyboardPlayer | BinarySearchPlayer
     Raises grpc.RpcError if the call fails and GameError if the server breaks the rules."""
     print(f"Guessing start! Try an integer between {LOWEST} and {HIGHEST}.")
     guesses = GuessQueue()
-    # BEGIN SOLUTION Start the call with the queue as request stream; send guesses, print answers.
+    # BEGIN SOLUTION Call GuessInt(iter(guesses)); send each guess, print each answer (exact lines: README).
     # The call starts now; gRPC sends each guess as soon as the queue lets it out.
     responses = stub.GuessInt(iter(guesses))
     try:
@@ -177,8 +181,8 @@ def finish(responses: Iterator[GuessIntResponse]) -> None:
 
 def run(target: str, auto: bool, games: int, pause: float, timeout: float) -> int:
     """Play; return the exit code: 0 done, 1 the call failed, 2 no server."""
-    with grpc.insecure_channel(target, options=CHANNEL_OPTIONS) as channel:
-        if not wait_for_server(channel, target, timeout):
+    with grpc.insecure_channel(target, options=calling.CHANNEL_OPTIONS) as channel:
+        if not calling.wait_for_server(channel, target, timeout, "python server.py"):
             return 2
         stub = AssistantServiceStub(channel)
         for _ in range(games):
@@ -186,44 +190,28 @@ def run(target: str, auto: bool, games: int, pause: float, timeout: float) -> in
             try:
                 outcome = play(stub, player)
             except grpc.RpcError as error:
-                print(f"GuessInt failed: {error.code().name}: {error.details()}", file=sys.stderr)
-                return 1
+                return calling.call_failed("GuessInt", error)
             except GameError as error:
-                print(f"Game stopped: {error}", file=sys.stderr)
+                calling.say(f"Game stopped: {error}")
                 return 1
             if outcome != WON:
                 break  # left or cancelled: no more games
     return 0
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Number-guessing client (streaming_bidi lab)")
+def main() -> int:
+    parser = calling.ArgumentParser(description="Number-guessing client (streaming_bidi lab)")
     parser.add_argument("--auto", action="store_true",
                         help="let binary search guess instead of reading guesses from stdin")
-    parser.add_argument("--games", type=positive_int, default=1,
+    parser.add_argument("--games", type=calling.whole_number(1, MAX_GAMES), default=1,
                         help="games to play one after the other (default: 1)")
-    parser.add_argument("--pause", type=float, default=0.0,
+    parser.add_argument("--pause", type=calling.seconds(0, MAX_PAUSE), default=0.0,
                         help="auto mode: seconds to wait before each guess (default: 0)")
-    parser.add_argument("--target", default=DEFAULT_TARGET,
-                        help=f"server address HOST:PORT (default: {DEFAULT_TARGET})")
-    parser.add_argument("--timeout", type=float, default=5.0,
-                        help="seconds to wait for the server (default: 5)")
-    return parser.parse_args()
+    calling.add_server_flags(parser, DEFAULT_TARGET)
+    args = parser.parse_args()
+    return run(args.target, args.auto, args.games, args.pause, args.timeout)
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    args = parse_args()
-    try:
-        sys.exit(run(args.target, args.auto, args.games, args.pause, args.timeout))
-    except KeyboardInterrupt:
-        # Ctrl+C before a game started (while waiting for the server): leaving the
-        # `with` block in run() closed the channel.
-        logging.info("Cancelled by user (Ctrl+C).")
+    calling.run_main(main)

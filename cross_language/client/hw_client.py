@@ -5,11 +5,14 @@ Start the server first (in the cross_language folder: `python server/hw_server.p
 then, in another terminal: `cd client && python hw_client.py`.
 """
 
+# First: from here on, Ctrl+C ends the client quietly, even while grpc is still loading.
+# calling.py holds what every client of the labs does the same way (flags, no server...).
+import calling
+
 import argparse
 import decimal
 import json
 import logging
-import sys
 
 import grpc
 
@@ -17,9 +20,7 @@ from assistant_pb2 import GreetRequest, GreetResponse, MultRequest, MultResponse
 from assistant_pb2_grpc import AssistantServiceStub
 
 DEFAULT_TARGET = "localhost:8082"
-# These labs talk to servers on your own machine or classroom network: a proxy set in
-# the environment (http_proxy, ...) would only get in the way.
-CHANNEL_OPTIONS = [("grpc.enable_http_proxy", 0)]
+START_SERVER = "python server/hw_server.py (in the cross_language folder)"
 
 
 def format_number(value: float) -> str:
@@ -51,7 +52,7 @@ def mult_text(reply: MultResponse) -> str:
 
 def greet(stub: AssistantServiceStub, name: str, institution: str, timeout: float) -> None:
     print("> Greet: Hello Assistant?")
-    # BEGIN SOLUTION Call GreetWithInfo with the name and institution; print the reply.
+    # BEGIN SOLUTION Call GreetWithInfo with timeout; print "Client received:", greet_text(reply)
     request = GreetRequest(user_name=name, institution=institution)
     reply: GreetResponse = stub.GreetWithInfo(request, timeout=timeout)
     print("Client received:")
@@ -61,7 +62,7 @@ def greet(stub: AssistantServiceStub, name: str, institution: str, timeout: floa
 
 def multiply(stub: AssistantServiceStub, x: float, y: float, timeout: float) -> None:
     print("> Mult: Requesting a multiplication task")
-    # BEGIN SOLUTION Call Multiply with x and y; print the reply.
+    # BEGIN SOLUTION Call Multiply with timeout; print "> Client received:", mult_text(reply)
     request = MultRequest(xin=x, yin=y)
     reply: MultResponse = stub.Multiply(request, timeout=timeout)
     print("> Client received:")
@@ -69,22 +70,12 @@ def multiply(stub: AssistantServiceStub, x: float, y: float, timeout: float) -> 
     # END SOLUTION
 
 
-def wait_for_server(channel: grpc.Channel, target: str, timeout: float) -> bool:
-    """True once the channel is connected; False (with one line on stderr) if the server
-    cannot be reached within `timeout` seconds."""
-    try:
-        grpc.channel_ready_future(channel).result(timeout=timeout)
-        return True
-    except grpc.FutureTimeoutError:
-        print(f"Cannot reach the server at {target} (waited {timeout:g} s). Start it first, "
-              "in the cross_language folder: python server/hw_server.py", file=sys.stderr)
-        return False
-
-
 def run(args: argparse.Namespace) -> int:
     """Greet, then multiply; return the exit code: 0 done, 1 a call failed, 2 no server."""
-    with grpc.insecure_channel(args.target, options=CHANNEL_OPTIONS) as channel:
-        if not wait_for_server(channel, args.target, args.timeout):
+    # The channel is our connection to the server; `with` closes it when we are done
+    # (also on Ctrl+C, which then cancels the call in flight).
+    with grpc.insecure_channel(args.target, options=calling.CHANNEL_OPTIONS) as channel:
+        if not calling.wait_for_server(channel, args.target, args.timeout, START_SERVER):
             return 2
         stub = AssistantServiceStub(channel)
         method = "GreetWithInfo"
@@ -93,40 +84,26 @@ def run(args: argparse.Namespace) -> int:
             method = "Multiply"
             multiply(stub, args.x, args.y, args.timeout)
         except grpc.RpcError as error:
-            print(f"{method} failed: {error.code().name}: {error.details()}", file=sys.stderr)
-            return 1
+            return calling.call_failed(method, error)
     return 0
 
 
-def positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be a number of seconds above 0")
-    return value
-
-
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="AssistantService client (cross_language lab)")
-    # --addr: the Go client's name (-addr) for the same thing.
-    parser.add_argument("--target", "--addr", default=DEFAULT_TARGET,
-                        help=f"server address HOST:PORT (default: {DEFAULT_TARGET})")
-    parser.add_argument("--name", default="Peter", help="the user_name to greet (default: Peter)")
-    parser.add_argument("--institution", default="SUSTech",
+def main() -> int:
+    parser = calling.ArgumentParser(description="AssistantService client (cross_language lab)")
+    parser.add_argument("--name", type=calling.text, default="Peter",
+                        help="the user_name to greet (default: Peter)")
+    parser.add_argument("--institution", type=calling.text, default="SUSTech",
                         help="the user's institution (default: SUSTech)")
     # float() reads "nan" and "inf" too: the server, not the client, rejects them.
     parser.add_argument("-x", type=float, default=3.5, help="first factor (default: 3.5)")
     parser.add_argument("-y", type=float, default=5.0, help="second factor (default: 5)")
-    parser.add_argument("--timeout", type=positive, default=5.0,
-                        help="seconds to wait for the server, and for each reply (default: 5)")
-    return parser.parse_args()
+    # --addr: the Go client's name (-addr) for --target.
+    calling.add_server_flags(parser, DEFAULT_TARGET,
+                             "seconds to wait for the server, and for each reply",
+                             target_aliases=("--addr",))
+    return run(parser.parse_args())
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    arguments = parse_args()
-    try:
-        sys.exit(run(arguments))
-    except KeyboardInterrupt:
-        # Ctrl+C: leaving the `with` block above closed the channel, which cancels the
-        # call in flight.
-        logging.info("Cancelled by user (Ctrl+C).")
+    calling.run_main(main)

@@ -8,6 +8,7 @@ process that printed it. When the lab is done its servers get Ctrl+C, as in a te
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shlex
 import shutil
@@ -17,7 +18,7 @@ import threading
 from pathlib import Path
 
 from labkit.labs import REPO_ROOT, DemoStep, Lab, Process
-from labkit.procs import LabProcess, LabRunner, ProcessError
+from labkit.procs import LabProcess, LabRunner, ProcessError, python_command
 
 COLOURS = ("36", "33", "35", "32", "34", "31")  # cyan, yellow, magenta, green, blue, red
 CLIENT_TIMEOUT = 180.0  # seconds: the slowest lab at the slides' pace takes ~15 s
@@ -77,6 +78,45 @@ def fill_in(args: tuple[str, ...], targets: dict[str, str]) -> list[str]:
     return [targets.get(arg[1:-1], arg) if arg.startswith("{") else arg for arg in args]
 
 
+def with_fast_args(args: tuple[str, ...], fast_args: tuple[str, ...]) -> tuple[str, ...]:
+    """The step's arguments with `--fast`'s (flag and value pairs): a flag given in both
+    takes the fast value (`--pause 0.5` and `--pause 0` make `--pause 0`, not both)."""
+    merged = list(args)
+    for flag, value in zip(fast_args[::2], fast_args[1::2], strict=True):
+        if flag in merged[:-1]:
+            merged[merged.index(flag) + 1] = value
+        else:
+            merged += [flag, value]
+    return tuple(merged)
+
+
+def one_stream(proc: Process) -> Process:
+    """The process run through `sh` with its stderr sent into its stdout: one pipe keeps
+    the lines in the order the program wrote them, as a terminal shows them. (With two
+    pipes, read apart, an error logged after a prompt could be shown before it.)"""
+    command = ("sh", "-c", 'exec "$@" 2>&1', "sh", *python_command(proc.command))
+    return dataclasses.replace(proc, command=command)
+
+
+# `python -m labkit wire`, the proxy that prints every frame (see DemoStep.wire).
+WIRE = Process("wire", ("python", "-m", "labkit", "wire"), server=True)
+
+
+def through_wire(runner: LabRunner, proc: Process, args: list[str],
+                 printer: Printer) -> list[str]:
+    """Start the wire proxy in front of the server that the client's arguments name;
+    return the arguments that point the client at the proxy instead."""
+    at = args.index(proc.target_flag) + 1
+    wire_args = ["--to", args[at], "--port", "0"]
+    printer.say(f"$ {shlex.join([*WIRE.command, *wire_args])}")
+    # It runs in the lab folder, as every process of the demo: labkit is found through
+    # PYTHONPATH. The runner stops it with the lab's servers, and it prints its summary.
+    path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    wire = runner.start(one_stream(WIRE), *wire_args, env={"PYTHONPATH": path})
+    wire.wait_ready()
+    return [*args[:at], f"localhost:{wire.port}", *args[at + 1:]]
+
+
 def this_machine_address() -> str:
     """An IPv4 address of this machine that others on the network may reach."""
     try:
@@ -102,22 +142,30 @@ def client_command(lab: Lab, proc: Process, port: int, host: str) -> str:
 
 
 def run_step(runner: LabRunner, step: DemoStep, proc: Process, args: list[str],
-             host: str, targets: dict[str, str]) -> bool:
-    """Run one step; True if it went as expected."""
+             host: str, targets: dict[str, str]) -> str | None:
+    """Run one step; None if it went as expected, else what did not. A server that does
+    not start raises ProcessError: the lab's other steps need it."""
     if proc.server:
-        server = runner.start(proc, "--host", host, proc.port_flag, "0", *args)
+        server = runner.start(one_stream(proc), "--host", host, proc.port_flag, "0", *args)
         server.wait_ready()
         targets[step.process] = targets[proc.name] = f"localhost:{server.port}"
-        return True
-    client = runner.start(proc, *args)
+        return None
+    client = runner.start(one_stream(proc), *args)
     if step.stdin is not None:
-        client.send(step.stdin)
+        try:
+            client.send(step.stdin)
+        except BrokenPipeError:
+            pass  # it ended before reading its input (a TODO not written yet, say)
     client.close_stdin()
+    missed = ""
     if step.interrupt_after:
-        client.wait_for(step.interrupt_after, timeout=CLIENT_TIMEOUT)
+        try:
+            client.wait_for(step.interrupt_after, timeout=CLIENT_TIMEOUT)
+        except ProcessError:
+            missed = f" without printing {step.interrupt_after!r}"
         client.interrupt()
     code = client.wait(timeout=CLIENT_TIMEOUT)
-    return code == 0
+    return f"{proc.name} exited with code {code}{missed}" if code or missed else None
 
 
 def run_lab(lab: Lab, printer: Printer, fast: bool, host: str, print_client_command: bool,
@@ -129,12 +177,16 @@ def run_lab(lab: Lab, printer: Printer, fast: bool, host: str, print_client_comm
         try:
             for step in lab.demo:
                 proc = choose_process(lab, step, runner.folder)
-                args = fill_in(step.args + (step.fast_args if fast else ()), targets)
+                args = fill_in(with_fast_args(step.args, step.fast_args) if fast
+                               else step.args, targets)
                 if step.title:
                     printer.say(f"--- {step.title}")
+                if step.wire:
+                    args = through_wire(runner, proc, args, printer)
                 printer.say(f"$ {shlex.join([*proc.command, *args])}")
-                if not run_step(runner, step, proc, args, host, targets):
-                    printer.say(f"!!! {proc.name} did not finish cleanly")
+                problem = run_step(runner, step, proc, args, host, targets)
+                if problem:
+                    printer.say(f"!!! {problem}")
                     ok = False
                 if proc.server and print_client_command:
                     port = int(targets[proc.name].rsplit(":", 1)[1])
@@ -142,7 +194,8 @@ def run_lab(lab: Lab, printer: Printer, fast: bool, host: str, print_client_comm
                     if command:
                         printer.say(f">>> students: {command}")
         except ProcessError as error:
-            printer.say(f"!!! {error}")
+            # Its first line says what happened; the process's lines were shown already.
+            printer.say(f"!!! {str(error).splitlines()[0]}")
             ok = False
         finally:
             # Ctrl+C to every server, as in a terminal, so they log how they stop.

@@ -359,7 +359,7 @@ def check_labs(labs: list[Lab], root: Path = REPO_ROOT) -> tuple[list[Stale], li
         stale += lab_stale
         notes += lab_notes
     if not student and not update_readme(root, check=True):
-        stale.append(Stale("README.md", "its lab table differs from labkit/labs.py"))
+        stale.append(Stale("README.md", "its lab table or rubric differs from labkit/labs.py"))
     return stale, notes
 
 
@@ -388,10 +388,35 @@ def readme_table(labs: tuple[Lab, ...] | list[Lab] = LABS) -> str:
     return "\n".join(rows)
 
 
+RUBRIC_BEGIN = "<!-- rubric: written by `python -m labkit gen` from labkit/labs.py -->"
+RUBRIC_END = "<!-- end of rubric -->"
+
+
+def rubric_table(labs: tuple[Lab, ...] | list[Lab] = LABS) -> str:
+    """The README's table of every lab's rubric, made from the index."""
+    rows = ["| Lab | Item | Points | What it asks |", "| --- | --- | ---: | --- |"]
+    for lab in labs:
+        for item in lab.rubric:
+            marks = [word for word, on in (("central", item.central), ("hidden", item.hidden))
+                     if on]
+            name = f"{item.name} ({', '.join(marks)})" if marks else item.name
+            rows.append(f"| {lab.name} | {name} | {item.points:g} | {item.about} |")
+        rows.append(f"| {lab.name} | **total** | **{lab.points:g}** | |")
+    return "\n".join(rows)
+
+
+def _replace_block(text: str, begin: str, end: str, body: str) -> str:
+    start, stop = text.index(begin), text.index(end)
+    return text[: start + len(begin)] + "\n" + body + "\n" + text[stop:]
+
+
 def readme_with_table(readme: str, labs: tuple[Lab, ...] | list[Lab] = LABS) -> str:
-    start, end = readme.index(README_BEGIN), readme.index(README_END)
-    return (readme[: start + len(README_BEGIN)] + "\n" + readme_table(labs) + "\n"
-            + readme[end:])
+    """The README with its generated tables up to date: the labs, and the rubric where the
+    README has a place for it (the kit's own, for instructors)."""
+    readme = _replace_block(readme, README_BEGIN, README_END, readme_table(labs))
+    if RUBRIC_BEGIN in readme:
+        readme = _replace_block(readme, RUBRIC_BEGIN, RUBRIC_END, rubric_table(labs))
+    return readme
 
 
 def update_readme(root: Path, check: bool) -> bool:

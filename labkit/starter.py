@@ -14,13 +14,18 @@ TODO comment holding the prompt and one statement that fails clearly:
 - Python, in a servicer method (a method with a `context` parameter, in a class deriving
   from a generated `*Servicer`): `context.abort(grpc.StatusCode.UNIMPLEMENTED, "TODO: ...")`,
   so that the server starts and serves, and a client sees UNIMPLEMENTED;
-- Python, anywhere else: `raise NotImplementedError("<prompt>")`;
+- Python, anywhere else: `raise NotImplementedError("TODO: <prompt>")`: the lab's shared
+  modules turn it into one line, never a traceback (a server answers UNIMPLEMENTED with it,
+  a client or script prints it and exits 1);
 - Go: `panic("TODO: <prompt>")`;
 - C++, in a method that takes a `ServerContext`: `return ::grpc::Status(UNIMPLEMENTED, ...)`;
   elsewhere: `throw std::logic_error("TODO: ...")`.
 
-Only the code of the lab folders is rewritten (generated stubs never); everything else
-(protos, stubs, READMEs, labkit, the lab tests) is copied byte for byte. Not copied: .git,
+Only the code of the lab folders is rewritten (generated stubs never), and the kit's
+README.md becomes one written for students (labkit/student_readme.md, with a table of the
+copy's labs); everything else (protos, stubs, the labs' READMEs, labkit, the lab tests) is
+copied byte for byte. The copy is marked as a student's with labkit/STUDENT_COPY: there,
+`labkit gen` takes each lab's own proto for the truth (see labkit/gen.py). Not copied: .git,
 caches, build folders, whatever the kit's .gitignore ignores, .ci, and the tests of
 labkit itself (they test the reference, not a lab). Every rewritten Python file must still
 parse; unbalanced or misplaced markers stop the copy with the file and line.
@@ -38,7 +43,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from labkit.labs import LABS, REPO_ROOT, Lab
+from labkit import gen
+from labkit.labs import LABS, REPO_ROOT, Lab, Process
 
 MARKER_RE = re.compile(
     r"^(?P<indent>[ \t]*)(?P<comment>#|//)[ \t]*(?P<kind>BEGIN|END)[ \t]+SOLUTION\b[ \t]*"
@@ -218,7 +224,7 @@ def python_replacements(text: str, path: str, regions: list[Region]) -> list[lis
             replacement.append(f"{indent}{wait}context.abort(grpc.StatusCode.UNIMPLEMENTED, "
                                f"{quoted('TODO: ' + prompt)})")
         else:
-            replacement.append(f"{indent}raise NotImplementedError({quoted(prompt)})")
+            replacement.append(f"{indent}raise NotImplementedError({quoted('TODO: ' + prompt)})")
         out.append(replacement)
     return out
 
@@ -359,6 +365,10 @@ def wanted(rel: PurePosixPath, is_dir: bool, root: Path, labs: list[Lab]) -> boo
     if top == "tests" and len(rel.parts) == 2 and not is_dir \
             and fnmatch.fnmatch(rel.name, "test_*.py"):
         return module_lab(root / rel) in names  # tests of labkit itself: not copied
+    # Hidden tests are seen once grades are published; the mutants list the mistakes the
+    # tests look for: neither goes to students.
+    if rel.parts[:2] in (("tests", "hidden"), ("labkit", "mutants")):
+        return False
     return True
 
 
@@ -373,6 +383,34 @@ def check_parse_go(path: Path) -> str | None:
         return None
     done = subprocess.run([gofmt, "-e", "-l", str(path)], capture_output=True, text=True)
     return (done.stderr.strip() or "gofmt failed") if done.returncode != 0 else None
+
+
+# --- what is written for students -----------------------------------------------------------
+
+STUDENT_README = Path(__file__).with_name("student_readme.md")
+STUDENT_MARKER_TEXT = """\
+This folder is a student's copy of gRPC Lab Kit, written by `python -m labkit starter`.
+Here each lab folder belongs to the student: `python -m labkit gen` makes a lab's stubs
+from the .proto in the lab folder and never changes it (in the kit itself, protos/ is
+the truth and gen copies it into the labs). Delete this file to make gen work as in the kit.
+"""
+ONLY_WITH_RE = re.compile(r"<!-- only with (?P<lab>\w+) -->\n(?P<body>.*?)<!-- end -->\n", re.S)
+
+
+def student_readme(labs: list[Lab]) -> str:
+    """The README.md of a starter copy: the template, with a table of these labs and
+    without the sections of labs that are not in the copy."""
+    names = {lab.name for lab in labs}
+    text = STUDENT_README.read_text(encoding="utf-8")
+    text = ONLY_WITH_RE.sub(lambda m: m["body"] if m["lab"] in names else "", text)
+    return text.replace("<!-- the labs -->", gen.readme_table(labs))
+
+
+def first_process(lab: Lab) -> Process:
+    """The program a student starts first in a lab: its first one that runs as it is
+    (a C++ server must be built first)."""
+    runnable = [proc for proc in lab.processes if proc.command[0] in ("python", "go")]
+    return (runnable or list(lab.processes))[0]
 
 
 def make_starter(dest: Path, labs: list[Lab] | None = None, root: Path = REPO_ROOT) -> Report:
@@ -418,6 +456,8 @@ def make_starter(dest: Path, labs: list[Lab] | None = None, root: Path = REPO_RO
                 if any(MARKER_RE.match(line) for line in text.splitlines()):
                     report.warnings.append(f"{rel}: solution markers in a file the starter "
                                            "does not rewrite: copied as it is")
+            if rel == PurePosixPath("README.md"):
+                new_text = student_readme(labs)
             planned.append((source, rel, new_text))
 
     # Everything checked: now write.
@@ -436,6 +476,7 @@ def make_starter(dest: Path, labs: list[Lab] | None = None, root: Path = REPO_RO
                     problem = check_parse_go(target)
                     if problem:
                         raise StarterError(f"{rel}: the starter version does not parse: {problem}")
+        (dest / gen.STUDENT_MARKER).write_text(STUDENT_MARKER_TEXT, encoding="utf-8")
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
         raise
@@ -458,6 +499,11 @@ def run(dest: str, labs: list[Lab] | None = None) -> int:
         print(f"{lab.name}: {len(regions)} solution region(s) replaced ({where})")
         if not regions:
             print(f"warning: {lab.name} has no solution regions: its starter is the reference")
-    print(f"Starter copy written to {report.dest}. Students run the same commands in it, "
-          f"e.g. cd {report.dest / report.labs[0].name} && python server.py")
+    print(f"Starter copy written to {report.dest}, with a README.md for students. Each lab "
+          "runs in it as its README says, starting with:")
+    width = max(len(lab.name) for lab in report.labs)
+    for lab in report.labs:
+        proc = first_process(lab)
+        folder = (report.dest / lab.name / proc.cwd).resolve()
+        print(f"  {lab.name:<{width}}  cd {folder} && {' '.join(proc.command)}")
     return 0

@@ -15,7 +15,7 @@ def lab_list(names: list[str]) -> list[Lab]:
     try:
         labs = [get_lab(name.strip("/")) for name in names] if names else present
     except KeyError as error:
-        raise SystemExit(f"error: {error.args[0]}")
+        raise SystemExit(f"error: {error.args[0]}") from None
     missing = [lab.name for lab in labs if lab not in present]
     if missing:
         raise SystemExit(f"error: this copy ({REPO_ROOT}) has no {', '.join(missing)} folder")

@@ -433,7 +433,8 @@ def pytest_command(kit: Path, files: list[Path], roots: list[Path], out: Path,
             "--rootdir", str(kit), *map(str, files),
             *(f"--lab-root={root}" for root in roots), "--grade",
             "--grade-json", str(out), "--grade-timeout", f"{test_timeout:g}",
-            "-p", "no:cacheprovider", "-q", "--color=no", "--tb=no", "-o", "console_output_style=classic"]
+            "-p", "no:cacheprovider", "-q", "--color=no", "--tb=no",
+            "-o", "console_output_style=classic"]
     if select:
         argv += ["-k", select]
     return argv

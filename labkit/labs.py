@@ -9,7 +9,7 @@ the start of a command stands for the interpreter that runs labkit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -519,7 +519,8 @@ LABS: tuple[Lab, ...] = (
                  "'<digest>  <path>' from each reply (against the test's own file service)"),
             Item("chain", 6, ("test_chain_hashes_files_as_sha256sum_does",),
                  "client, file service and each hash server together print the digests "
-                 "sha256sum prints, and --verify agrees (the README's run)", central=True),
+                 "sha256sum prints, --verify agrees (the README's run), and every reply holds "
+                 "the file's size", central=True),
         ),
     ),
 )

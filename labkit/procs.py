@@ -213,7 +213,8 @@ class LabProcess:
         try:
             code = self.popen.wait(timeout)
         except subprocess.TimeoutExpired:
-            raise ProcessError(f"{self.name} did not exit within {timeout:g} s\n" + self.describe())
+            raise ProcessError(f"{self.name} did not exit within {timeout:g} s\n"
+                               + self.describe()) from None
         for reader in self._readers:
             reader.join(timeout=2)
         return code

@@ -281,7 +281,7 @@ def replace_regions(text: str, path: str) -> tuple[str, list[Region]]:
     newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
     result: list[str] = []
     position = 0
-    for region, replacement in zip(regions, replacements):
+    for region, replacement in zip(regions, replacements, strict=True):
         result.extend(lines[position:region.begin])
         result.extend(line + newline for line in replacement)
         position = region.end + 1

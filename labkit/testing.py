@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import threading
+from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, field
 
@@ -26,7 +28,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from labkit.labs import Process
-from labkit.procs import LabProcess, LabRunner, Result
+from labkit.procs import LabProcess, LabRunner, ProcessError, Result
 from labkit.protocol import LabProto, lab_proto
 
 NO_DEADLINE = 1e6  # seconds: grpc reports "no deadline" as a huge time remaining
@@ -207,3 +209,90 @@ def run_in_lab(lab: LabRunner, script: str, payload: object = None, timeout: flo
     if not answer["ok"]:
         raise StudentCodeError(f"The lab's code raised an exception:\n{answer['error']}")
     return answer["value"]
+
+
+# --- a call of the test's own that stays open ---------------------------------------------
+
+class OpenStream:
+    """A server-streaming call of the test's own that stays open, read on a thread of its
+    own, so that the test can wait for its messages under a deadline and leave at any
+    moment: cancel the call, or close the channel as a client that vanishes does.
+
+    `call` is the call's response iterator; `keep` turns each response into what the test
+    keeps in `items` (a count, a chunk of text)."""
+
+    def __init__(self, channel: grpc.Channel, call, keep: Callable[[object], object]) -> None:
+        self.channel = channel
+        self.call = call
+        self.items: list = []
+        self.code: grpc.StatusCode | None = None  # None: still open
+        self.details = ""
+        self._keep = keep
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        code, details = grpc.StatusCode.OK, ""
+        try:
+            for response in self.call:
+                with self._changed:
+                    self.items.append(self._keep(response))
+                    self._changed.notify_all()
+        except grpc.RpcError as error:
+            code, details = error.code(), error.details() or ""
+        with self._changed:
+            self.code, self.details = code, details
+            self._changed.notify_all()
+
+    def wait_for(self, count: int, timeout: float) -> bool:
+        """True once `count` messages came; False if the call ended or time ran out first."""
+        with self._changed:
+            self._changed.wait_for(lambda: len(self.items) >= count or self.code is not None,
+                                   timeout)
+            return len(self.items) >= count
+
+    def state(self) -> str:
+        """"still open", or how the call ended, for a failure message."""
+        if self.code is None:
+            return "still open"
+        return f"ended with {self.code.name}" + (f": {self.details}" if self.details else "")
+
+    def leave(self, how: str) -> None:
+        """"closes its channel" (a client that vanishes), else cancel the call."""
+        if how == "closes its channel":
+            self.channel.close()
+        else:
+            self.call.cancel()
+
+    def close(self) -> None:
+        self.call.cancel()
+        self.channel.close()
+        self._reader.join(timeout=5)
+
+    def __enter__(self) -> OpenStream:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+# --- waiting, with the words of a failure -------------------------------------------------
+
+def expect_line(process: LabProcess, pattern: str, should: str, start: int = 0,
+                stream: str | None = None, timeout: float = 5.0) -> re.Match[str]:
+    """Wait for a line of the process (from line number `start` on) that matches
+    `pattern`; else fail with `should`, a sentence that says what was expected."""
+    try:
+        return process.wait_for(pattern, timeout=timeout, start=start, stream=stream)
+    except ProcessError:
+        pytest.fail(f"{should}; it did not within {timeout:g} s.", pytrace=False)
+
+
+def finished(process: LabProcess, timeout: float, should: str) -> Result:
+    """What the process left once it exited; else fail with `should`, a sentence that says
+    what was expected."""
+    try:
+        return process.result(timeout)
+    except ProcessError:
+        pytest.fail(f"{should}; it was still running {timeout:g} s later.", pytrace=False)

@@ -54,6 +54,17 @@ def lab(request: pytest.FixtureRequest, lab_root: Path, sandbox: Sandbox) -> Ite
         runner.close()
 
 
+@pytest.fixture(scope="module")
+def runner(request: pytest.FixtureRequest, lab_root: Path,
+           sandbox: Sandbox) -> Iterator[LabRunner]:
+    """A runner of the module's lab for processes that its tests share (a server started
+    once, checked by each test); they are stopped when the module's tests are done."""
+    name = getattr(request.module, "LAB", None)
+    assert name, f"{request.module.__name__} must say which lab it tests: LAB = '<folder>'"
+    with LabRunner(get_lab(name), lab_root, sandbox=sandbox) as shared:
+        yield shared
+
+
 @pytest.fixture
 def tmp_path(tmp_path: Path, sandbox: Sandbox) -> Path:
     """pytest's tmp_path, made usable by lab processes (they may run as another user)."""

@@ -27,7 +27,7 @@ import pytest
 from google.protobuf import text_format
 
 from labkit.builds import BuildError, go_build
-from labkit.labs import Process, get_lab
+from labkit.labs import Process
 from labkit.procs import LabProcess, LabRunner, ProcessError, Result, target
 from labkit.protocol import lab_proto
 from labkit.testing import (
@@ -183,13 +183,6 @@ def program(kind: str, start: bool = False) -> str:
 def who(kind: str) -> str:
     """The client, at the start of a sentence: "The Go client (hw_client.go)"."""
     return program(kind, start=True)
-
-
-@pytest.fixture(scope="module")
-def runner(lab_root: Path, sandbox) -> Iterator[LabRunner]:
-    """A runner for processes shared by the module's tests."""
-    with LabRunner(get_lab(LAB), lab_root, sandbox=sandbox) as shared:
-        yield shared
 
 
 @pytest.fixture(scope="module")

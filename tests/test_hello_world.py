@@ -17,7 +17,6 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
-from labkit.labs import get_lab
 from labkit.procs import LabRunner, target
 from labkit.protocol import lab_proto
 from labkit.testing import (
@@ -41,10 +40,9 @@ def server(lab: LabRunner):
 
 
 @pytest.fixture(scope="module")
-def shared(lab_root, sandbox):
+def shared(runner: LabRunner):
     """One server for the tests that only call it: started once, checked by each."""
-    with LabRunner(get_lab(LAB), lab_root, sandbox=sandbox) as runner:
-        yield runner.start_server()
+    return runner.start_server()
 
 
 class Greeter:

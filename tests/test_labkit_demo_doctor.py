@@ -27,7 +27,7 @@ def test_demo_hello_world_interleaves_prefixed_output() -> None:
     done = labkit("demo", "hello_world")
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    assert any(l.startswith("[server] INFO:root:Server started on port ") for l in lines)
+    assert any(line.startswith("[server] INFO:root:Server started on port ") for line in lines)
     assert "[client] Client received: Hello, World!" in lines
     assert "[client] Client received: Hello, Zoë 李!" in lines
     # The server is stopped with Ctrl+C at the end, after the clients ran.

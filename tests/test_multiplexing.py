@@ -24,7 +24,6 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
-from labkit.labs import get_lab
 from labkit.procs import LabProcess, LabRunner, ProcessError, Result, target
 from labkit.protocol import lab_proto
 from labkit.testing import (
@@ -108,12 +107,6 @@ def rest_of(found: list[Event], call: str) -> float:
 
 
 # --- the student's server, through the test's own client --------------------------------------
-
-@pytest.fixture(scope="module")
-def runner(lab_root, sandbox):
-    with LabRunner(get_lab(LAB), lab_root, sandbox=sandbox) as shared:
-        yield shared
-
 
 @pytest.fixture(scope="module")
 def server(runner: LabRunner) -> LabProcess:

@@ -30,14 +30,16 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 from labkit.labs import get_lab
-from labkit.procs import LabProcess, LabRunner, ProcessError, Result, target
+from labkit.procs import LabProcess, LabRunner, ProcessError, target
 from labkit.protocol import lab_proto
 from labkit.sandbox import Sandbox
 from labkit.testing import (
+    OpenStream,
     StandIn,
     assert_health_serving,
     assert_refuses_busy_port,
     assert_says_no_server,
+    finished,
     token,
 )
 
@@ -129,63 +131,21 @@ def count(address: str, from_val: int, step_sec: float, limit: int,
         return Counted(values, arrived, grpc.StatusCode.OK, "", started)
 
 
-class Subscriber:
-    """A Count call of the test's own that stays open, read on a thread of its own, so that
-    the test can wait for counts under a deadline and leave at any moment (cancel the call,
-    or close the channel as a client that vanishes does)."""
+class Subscriber(OpenStream):
+    """A Count call of the test's own that stays open (see labkit.testing.OpenStream)."""
 
     def __init__(self, address: str, from_val: int, step_sec: float) -> None:
-        self.channel = grpc.insecure_channel(address, options=NO_PROXY)
-        self.call = PROTO.stub(self.channel, "Counter").Count(
+        channel = grpc.insecure_channel(address, options=NO_PROXY)
+        call = PROTO.stub(channel, "Counter").Count(
             CountRequest(from_val=from_val, step_sec=step_sec), timeout=300)
-        self.values: list[int] = []
-        self.code: grpc.StatusCode | None = None
-        self.details = ""
-        self._changed = threading.Condition()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        super().__init__(channel, call, keep=lambda response: response.count)
 
-    def _read(self) -> None:
-        code, details = grpc.StatusCode.OK, ""
-        try:
-            for response in self.call:
-                with self._changed:
-                    self.values.append(response.count)
-                    self._changed.notify_all()
-        except grpc.RpcError as error:
-            code, details = error.code(), error.details() or ""
-        with self._changed:
-            self.code, self.details = code, details
-            self._changed.notify_all()
-
-    def wait_for(self, number: int, timeout: float) -> bool:
-        """True once `number` counts came; False if the call ended or time ran out first."""
-        with self._changed:
-            self._changed.wait_for(
-                lambda: len(self.values) >= number or self.code is not None, timeout)
-            return len(self.values) >= number
+    @property
+    def values(self) -> list[int]:
+        return self.items
 
     def seen(self) -> str:
-        state = "still open" if self.code is None else f"ended with {self.code.name}" + (
-            f": {self.details}" if self.details else "")
-        return f"counts {self.values}, {state}"
-
-    def leave(self, how: str) -> None:
-        if how == "closes its channel":
-            self.channel.close()
-        else:
-            self.call.cancel()
-
-    def close(self) -> None:
-        self.call.cancel()
-        self.channel.close()
-        self._reader.join(timeout=5)
-
-    def __enter__(self) -> Subscriber:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
+        return f"counts {self.values}, {self.state()}"
 
 
 def logged(server: LabProcess, pattern: str, start: int,
@@ -203,15 +163,6 @@ def logged(server: LabProcess, pattern: str, start: int,
         except ProcessError:
             if over or not server.alive:
                 return False
-
-
-def finished(process: LabProcess, timeout: float, should: str) -> Result:
-    """What the process left once it exited; else fail with `should`, a sentence that says
-    what was expected."""
-    try:
-        return process.result(timeout)
-    except ProcessError:
-        pytest.fail(f"{should}; it was still running {timeout:g} s later.", pytrace=False)
 
 
 def wait_until_counting(server: LabProcess, from_val: int, start: int,
@@ -263,16 +214,16 @@ def test_server_logs_the_slides_lines(servers: dict[str, LabProcess], from_val: 
     mark = len(server.lines)
     what = f"For Count(from_val={from_val}, step_sec={step_sec}) the server"
     with Subscriber(target(server), from_val, step_sec) as subscriber:
-        expect_line(server, mark, request_line(from_val, step),
+        expect_logged(server, mark, request_line(from_val, step),
                     f"{what} should log the slides' line {{line!r}} as the request comes in "
                     "(a whole number of seconds without '.0')",
                     ended=lambda: subscriber.code is not None)
         subscriber.leave("cancels")
-        expect_line(server, mark, cancel_line(from_val, step),
+        expect_logged(server, mark, cancel_line(from_val, step),
                     f"{what} should log {{line!r}} as soon as the client cancels")
 
 
-def expect_line(server: LabProcess, start: int, line: str, should: str,
+def expect_logged(server: LabProcess, start: int, line: str, should: str,
                 ended: Callable[[], bool] = lambda: False) -> None:
     """Fail with `should` (in which {line!r} names the line) unless the server logs `line`
     (see `logged`)."""
@@ -474,7 +425,7 @@ def test_slides_run(lab: LabRunner, servers: dict[str, LabProcess]) -> None:
             f"9 ... and {CLIENT_CANCELLED!r} (the slides' lines), and exit 0; it exited {code} "
             f"and logged {lines[:3]} ... {lines[-2:]}.")
     for line in (request_line(6, "0.1"), cancel_line(6, "0.1")):
-        expect_line(server, mark, line, "The server should log the slides' line {line!r}")
+        expect_logged(server, mark, line, "The server should log the slides' line {line!r}")
 
 
 # --- what the kit gives: 0-point checks -------------------------------------------------------

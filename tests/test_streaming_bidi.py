@@ -23,7 +23,6 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
-from labkit.labs import get_lab
 from labkit.procs import LabProcess, LabRunner, ProcessError, Result, target
 from labkit.protocol import lab_proto
 from labkit.testing import (
@@ -183,12 +182,6 @@ def assert_transcript(seen: Sequence[str], expected: Sequence[str], who: str) ->
 
 # --- servers shared by the tests of this module ---------------------------------------------
 # Each test reads the server's log from its own mark on; none stops a shared server.
-
-@pytest.fixture(scope="module")
-def runner(lab_root, sandbox):
-    with LabRunner(get_lab(LAB), lab_root, sandbox=sandbox) as shared:
-        yield shared
-
 
 @pytest.fixture(scope="module")
 def server_79(runner: LabRunner) -> LabProcess:

@@ -31,14 +31,17 @@ import grpc
 import pytest
 
 from labkit.labs import get_lab
-from labkit.procs import LabProcess, LabRunner, ProcessError, Result, target
+from labkit.procs import LabProcess, LabRunner, ProcessError, target
 from labkit.protocol import lab_proto
 from labkit.sandbox import Sandbox
 from labkit.testing import (
+    OpenStream,
     StandIn,
     assert_health_serving,
     assert_refuses_busy_port,
     assert_says_no_server,
+    expect_line,
+    finished,
     token,
 )
 
@@ -168,64 +171,22 @@ def tell(address: str, user: str = "Ada", institution: str = "Lovelace Institute
         return Told(messages, arrived, grpc.StatusCode.OK, "", started)
 
 
-class Listener:
-    """A TellStory call of the test's own that stays open: read on a thread of its own, so
-    that the test can wait for its messages under a deadline, then leave (cancel the call,
-    or close the channel as a client that vanishes does)."""
+class Listener(OpenStream):
+    """A TellStory call of the test's own that stays open (see labkit.testing.OpenStream)."""
 
     def __init__(self, address: str, user: str, institution: str = "SUSTech") -> None:
         self.user = user
-        self.channel = grpc.insecure_channel(address, options=NO_PROXY)
-        self.call = PROTO.stub(self.channel, "AssistantService").TellStory(
+        channel = grpc.insecure_channel(address, options=NO_PROXY)
+        call = PROTO.stub(channel, "AssistantService").TellStory(
             TellStoryRequest(user_name=user, institution=institution), timeout=300)
-        self.messages: list[bytes] = []
-        self.code: grpc.StatusCode | None = None
-        self.details = ""
-        self._changed = threading.Condition()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        super().__init__(channel, call, keep=lambda response: response.text_chunk)
 
-    def _read(self) -> None:
-        code, details = grpc.StatusCode.OK, ""
-        try:
-            for response in self.call:
-                with self._changed:
-                    self.messages.append(response.text_chunk)
-                    self._changed.notify_all()
-        except grpc.RpcError as error:
-            code, details = error.code(), error.details() or ""
-        with self._changed:
-            self.code, self.details = code, details
-            self._changed.notify_all()
-
-    def wait_for(self, count: int, timeout: float) -> bool:
-        """True once `count` messages came; False if the call ended or time ran out first."""
-        with self._changed:
-            self._changed.wait_for(lambda: len(self.messages) >= count or self.code is not None,
-                                   timeout)
-            return len(self.messages) >= count
+    @property
+    def messages(self) -> list[bytes]:
+        return self.items
 
     def seen(self) -> str:
-        state = "still open" if self.code is None else f"ended with {self.code.name}" + (
-            f": {self.details}" if self.details else "")
-        return f"{len(self.messages)} message(s), {state}"
-
-    def leave(self, how: str) -> None:
-        if how == "closes its channel":
-            self.channel.close()
-        else:
-            self.call.cancel()
-
-    def close(self) -> None:
-        self.call.cancel()
-        self.channel.close()
-        self._reader.join(timeout=5)
-
-    def __enter__(self) -> Listener:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
+        return f"{len(self.messages)} message(s), {self.state()}"
 
 
 Stories = Callable[[str], tuple[Served, Told]]
@@ -330,25 +291,6 @@ def server_log(server: LabProcess, start: int) -> list[str]:
     return [line for _, line in server.lines[start:]]
 
 
-def expect(process: LabProcess, pattern: str, should: str, start: int = 0,
-           stream: str | None = None, timeout: float = AT_ONCE) -> None:
-    """Wait for a line of the process (from line `start` on) that matches `pattern`; else
-    fail with `should`, a sentence that says what was expected."""
-    try:
-        process.wait_for(pattern, timeout=timeout, start=start, stream=stream)
-    except ProcessError:
-        pytest.fail(f"{should}; it did not within {timeout:g} s.", pytrace=False)
-
-
-def finished(process: LabProcess, timeout: float, should: str) -> Result:
-    """What the process left once it exited; else fail with `should`, a sentence that says
-    what was expected."""
-    try:
-        return process.result(timeout)
-    except ProcessError:
-        pytest.fail(f"{should}; it was still running {timeout:g} s later.", pytrace=False)
-
-
 def stopped_line(user: str, institution: str) -> str:
     """The server's line for a client that left mid-story, as a pattern."""
     return (rf"^INFO:root:Stopped streaming \S+ for {re.escape(user)} from "
@@ -396,7 +338,7 @@ def test_server_logs_the_slides_lines(served: dict[str, Served]) -> None:
     peeks = [multibyte.data[i:i + 7][:10].decode("utf-8", "backslashreplace") for i in (0, 7)]
     for peek in peeks:
         line = f"INFO:root:Read 7 bytes: {peek} ..."
-        expect(multibyte.server, f"^{re.escape(line)}$",
+        expect_line(multibyte.server, f"^{re.escape(line)}$",
                f"With --chunk-size 7 the server should log {line!r} (a character cut in two "
                "shows as \\x.. escapes, not as an error)", start=mark)
 
@@ -408,7 +350,7 @@ def test_server_logs_the_slides_lines(served: dict[str, Served]) -> None:
             f"{waiting.flags} should send the greeting and a first chunk at once; the test's "
             f"client got {listener.seen()}.")
         listener.leave("cancels")
-        expect(waiting.server, stopped_line("Logan", "Log Institute"),
+        expect_line(waiting.server, stopped_line("Logan", "Log Institute"),
                "When the client cancels mid-story the server should log 'Stopped streaming "
                "<story> for Logan from Log Institute after N bytes: the client went away.'",
                start=mark)
@@ -569,7 +511,7 @@ def test_client_ends_as_the_stream_ends(lab: LabRunner) -> None:
         for client in clients.values():
             client.close_stdin()
         greeting = tellers["ctrl-c"].greeting("Peter S", "SUSTech").splitlines()[0]
-        expect(clients["ctrl-c"], f"^{re.escape(greeting)}$",
+        expect_line(clients["ctrl-c"], f"^{re.escape(greeting)}$",
                f"The client should print the greeting {greeting!r} as soon as it arrives",
                stream="stdout", timeout=10)
         pressed = time.monotonic()
@@ -632,7 +574,7 @@ def test_slides_ctrl_c_mid_story(lab: LabRunner, served: dict[str, Served]) -> N
     mark = len(one.server.lines)
     client = lab.start("client", "--target", one.address)
     client.close_stdin()
-    expect(client, "^第一章$", "python client.py should print the story's first line, 第一章, "
+    expect_line(client, "^第一章$", "python client.py should print the story's first line, 第一章, "
            "as soon as its chunk arrives", stream="stdout", timeout=10)
     client.interrupt()
     result = finished(client, 10, "Ctrl+C in the client mid-story should cancel the call "
@@ -640,7 +582,7 @@ def test_slides_ctrl_c_mid_story(lab: LabRunner, served: dict[str, Served]) -> N
     assert result.returncode == 0 and result.stderr.splitlines()[-2:] == USER_CANCELLED, (
         f"Ctrl+C in the client mid-story should log {USER_CANCELLED} and exit 0; it exited "
         f"{result.returncode} and logged {result.stderr.splitlines()[-3:]}.")
-    expect(one.server, stopped_line("Peter S", "SUSTech"),
+    expect_line(one.server, stopped_line("Peter S", "SUSTech"),
            "After Ctrl+C in the client the server should log at once 'Stopped streaming "
            "<story> for Peter S from SUSTech after N bytes: the client went away.'", start=mark)
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from hypothesis import example, given, settings
-from hypothesis import strategies as st
 from inputs_support import (
     DEAD_PROXY,
     PROPERTY,

@@ -68,8 +68,9 @@ def apply_mutant(lab: Lab, mutant: Mutant, dest_root: Path, source_root: Path = 
     if count != 1:
         raise CheckError(f"{lab.name} mutant {mutant.name}: its text occurs {count} times in "
                          f"{mutant.file} (it must occur once)")
-    line = text[:text.index(mutant.find)].count("\n")
-    last = line + mutant.find.count("\n")
+    start = text.index(mutant.find)
+    line = text[:start].count("\n")
+    last = text[:start + len(mutant.find.rstrip("\n"))].count("\n")  # its last line
     regions = starter.find_regions(text, mutant.file)
     if not any(r.begin < line and last < r.end for r in regions):
         raise CheckError(f"{lab.name} mutant {mutant.name}: {mutant.file}:{line + 1} is not "

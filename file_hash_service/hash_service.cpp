@@ -22,11 +22,10 @@
 #include <string>
 #include <thread>
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 
 #include "hash.grpc.pb.h"  // generated from hash.proto at build time
+#include "serving.h"       // parsing raw requests; health checking and reflection
 
 using filehash::Chunk;
 using filehash::HashService;
@@ -107,24 +106,10 @@ grpc::Status FinishHash(grpc::CallbackServerContext* /*context*/, Sha256* sha,
 }
 
 // --- the service: raw bytes in, so that bytes that are not a message are seen ----------
-
-// A message's bytes, parsed; INVALID_ARGUMENT (saying `what` was expected) if they are not
-// such a message. gRPC's own parsing, behind the usual typed methods, would answer
-// INTERNAL to a request that does not parse, and would take a chunk that does not parse
-// for the end of the stream: status OK, with the digest of the chunks before it.
-template <typename Message>
-grpc::Status Parse(grpc::ByteBuffer* bytes, Message* message, const std::string& what) {
-  if (!grpc::SerializationTraits<Message>::Deserialize(bytes, message).ok()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        what + " (its bytes do not decode)");
-  }
-  return grpc::Status::OK;
-}
-
-grpc::Status Serialize(const ShaReply& reply, grpc::ByteBuffer* bytes) {
-  bool own_buffer = false;
-  return grpc::SerializationTraits<ShaReply>::Serialize(reply, bytes, &own_buffer);
-}
+// serving::Parse answers INVALID_ARGUMENT to them. gRPC's own parsing, behind the usual
+// typed methods, would answer INTERNAL to a request that does not parse, and would take a
+// chunk that does not parse for the end of the stream: status OK, with the digest of the
+// chunks before it.
 
 // --max-calls: the calls taken in at once. Past it a call is refused at once with
 // RESOURCE_EXHAUSTED, rather than left waiting without a word.
@@ -171,13 +156,12 @@ class StreamHasher : public grpc::ServerReadReactor<grpc::ByteBuffer> {
       }
       ShaReply reply;
       grpc::Status status = FinishHash(context_, &sha_, &reply);
-      Finish(status.ok() ? Serialize(reply, reply_bytes_) : status);
+      Finish(status.ok() ? serving::Serialize(reply, reply_bytes_) : status);
       return;
     }
     ++chunks_;
     Chunk chunk;
-    grpc::Status status = Parse(&chunk_bytes_, &chunk, "message " + std::to_string(chunks_) +
-                                                           " of the request stream is not a Chunk");
+    grpc::Status status = serving::Parse(&chunk_bytes_, &chunk, chunks_);
     if (status.ok()) status = HashChunk(context_, chunk, &sha_);
     if (!status.ok()) {
       Finish(status);  // the whole call fails: never a digest of part of the input
@@ -212,12 +196,11 @@ class HashServiceImpl final
       reactor->Finish(ServerFull());
       return reactor;
     }
-    grpc::ByteBuffer bytes(*request_bytes);  // a copy that shares the bytes: Parse uses it up
     ShaRequest request;
     ShaReply reply;
-    grpc::Status status = Parse(&bytes, &request, "the request is not a ShaRequest");
+    grpc::Status status = serving::Parse(*request_bytes, &request);
     if (status.ok()) status = HashRequest(context, request, &reply);
-    reactor->Finish(status.ok() ? Serialize(reply, reply_bytes) : status);
+    reactor->Finish(status.ok() ? serving::Serialize(reply, reply_bytes) : status);
     return reactor;
   }
 
@@ -383,10 +366,10 @@ int main(int argc, char** argv) {
   const std::string address = options.host + ":" + std::to_string(options.port);
 
   HashServiceImpl service;
-  // Health checking and reflection, as the Python servers have:
-  // `grpcurl -plaintext localhost:50051 list` works without the .proto file.
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // Health checking and reflection, as the Python servers have: `grpcurl -plaintext
+  // localhost:50051 list` works without the .proto file. (The lab's own, not gRPC C++'s,
+  // served as a generic service: serving.h says why.)
+  serving::HealthAndReflection health_and_reflection({HashService::service_full_name()});
 
   grpc::ServerBuilder builder;
   // so_reuseport 0: a second server on the same port fails loudly instead of silently
@@ -397,6 +380,7 @@ int main(int argc, char** argv) {
   int selected_port = 0;
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &selected_port);
   builder.RegisterService(&service);
+  builder.RegisterCallbackGenericService(&health_and_reflection);
   std::unique_ptr<grpc::Server> server;
   {
     StderrSilenced quiet;
@@ -407,13 +391,13 @@ int main(int argc, char** argv) {
               << "Stop it, or start this one with --port 0 for a free port." << std::endl;
     return 1;
   }
-  server->GetHealthCheckService()->SetServingStatus(HashService::service_full_name(), true);
   std::cerr << "Server started on port " << selected_port << std::endl;
 
   const int signum = WaitForStopSignal();
   std::cerr << "Received " << (signum == SIGINT ? "SIGINT" : "SIGTERM")
             << ", stopping the server..." << std::endl;
   EndSoonWhatever();
+  health_and_reflection.Shutdown();  // health checks say NOT_SERVING now, Watch calls end
   // Calls in flight get one second to finish, then they are cancelled.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   server->Wait();

@@ -1,15 +1,20 @@
 """The C++ hash server (file_hash_service/hash_service.cpp) keeps the serving conventions
-of the Python servers: bytes that are not a message get INVALID_ARGUMENT (its methods
-take raw bytes, parsed by the server itself: gRPC C++'s own parsing answers INTERNAL, and
-ends a stream at a chunk that does not parse as if the stream were over), a stream with a
-malformed chunk fails as a whole, --max-calls refuses with RESOURCE_EXHAUSTED, the
-command line is checked in one line, and SIGINT/SIGTERM stop it within 2 s, 20 times each.
+of the Python servers: bytes that are not a message get INVALID_ARGUMENT on every RPC, its
+health checking and reflection included (its methods take raw bytes, parsed by the server
+itself: gRPC C++'s own parsing answers INTERNAL, and ends a stream at a message that does
+not parse as if the stream were over), a stream with a malformed message fails as a whole,
+--max-calls refuses with RESOURCE_EXHAUSTED, the command line is checked in one line, and
+SIGINT/SIGTERM stop it within 2 s, 20 times each.
 
-gRPC C++'s own health and reflection services do not all hold: see the xfail below.
+Its health checking and reflection are the lab's own (file_hash_service/serving.cc, since
+gRPC C++'s answer a malformed Watch with INTERNAL and end a reflection stream with a
+malformed message as OK): here too, Watch tells the status until the server stops, and
+grpcio-reflection's client finds hash.proto's services, symbols and files.
 """
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -17,9 +22,23 @@ from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2
+from google.protobuf import descriptor_pb2
+from google.protobuf.descriptor_pool import DescriptorPool
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
 from test_file_hash_service import cpp_build, cpp_hash_server  # the session's build
-from test_serving import BAD, LIST_SERVICES, REFLECTION, health_status
+from test_serving import (
+    BAD,
+    HEALTH,
+    LIST_SERVICES,
+    REFLECTION,
+    call_raw,
+    good_and_bad,
+    health_status,
+)
 from test_serving_stop import RUNS, SIGNALS, ExitTimes, check_stopped, stop_together
 
 from labkit.labs import Process, get_lab
@@ -46,67 +65,144 @@ def start_cpp(runner: LabRunner, binary: Path, *args: str) -> LabProcess:
     return runner.start(Process("hash-server-cpp", (str(binary),), server=True), *port, *args)
 
 
-def test_malformed_bytes_get_invalid_argument(runner, cpp_hash_server: Path) -> None:
+def test_malformed_bytes_get_invalid_argument_on_every_rpc(runner,
+                                                        cpp_hash_server: Path) -> None:
     server = start_cpp(runner, cpp_hash_server)
     server.wait_ready()
+    services = [lab_proto("file_hash_service").service("HashService"), HEALTH, REFLECTION]
     with grpc.insecure_channel(target(server)) as channel:
-        for call in (lambda: channel.unary_unary("/filehash.HashService/Sha")(BAD, timeout=5),
-                     lambda: channel.stream_unary(SHA_STREAM)(iter([BAD]), timeout=5),
-                     lambda: channel.unary_unary("/grpc.health.v1.Health/Check")(BAD, timeout=5)):
+        for method in (method for service in services for method in service.methods):
+            path = f"/{method.containing_service.full_name}/{method.name}"
             with pytest.raises(grpc.RpcError) as caught:
-                call()
-            assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+                call_raw(channel, path, method.client_streaming, method.server_streaming, [BAD])
+            assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, path
+            what = ("message 1 of the request stream" if method.client_streaming
+                    else "the request")
+            assert caught.value.details() == (f"{what} is not a {method.input_type.name} "
+                                              "(its bytes do not decode)"), path
         # Still serving, and right.
         reply = channel.unary_unary("/filehash.HashService/Sha")(
             SHA_REQUEST(data=b"ab").SerializeToString(), timeout=5)
     assert b"fb8e20fc2e4c3f248c60c39bd652f3c1347298bb977b8b4d5903b85055620603" in reply
+    assert health_status(target(server)) == health_pb2.HealthCheckResponse.SERVING
 
 
-def test_a_stream_with_a_malformed_chunk_fails_as_a_whole(runner, cpp_hash_server: Path) -> None:
+@pytest.mark.parametrize("name", ["hash", "reflection"], ids=["ShaStream", "reflection"])
+def test_a_stream_with_a_malformed_message_fails_as_a_whole(runner, cpp_hash_server: Path,
+                                                            name: str) -> None:
+    # ShaStream never answers OK with the digest of the part before the bad chunk; a
+    # reflection stream ends with INVALID_ARGUMENT after the answer to the good request.
     server = start_cpp(runner, cpp_hash_server)
     server.wait_ready()
-    chunks = [CHUNK(data=b"a").SerializeToString(), BAD, CHUNK(data=b"b").SerializeToString()]
+    path, messages = good_and_bad(name)  # test_serving's: good messages around a bad one
+    received = []
     with grpc.insecure_channel(target(server)) as channel, \
             pytest.raises(grpc.RpcError) as caught:
-        channel.stream_unary(SHA_STREAM)(iter(chunks), timeout=5)
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # never OK, half a digest
-    assert caught.value.details() == ("message 2 of the request stream is not a Chunk "
-                                      "(its bytes do not decode)")
-
-
-@pytest.mark.xfail(strict=True, reason="gRPC C++'s own services: health Watch answers "
-                   "INTERNAL, reflection ends a stream with a malformed message as OK")
-@pytest.mark.parametrize("rpc", ["health Watch", "reflection"])
-def test_grpc_cpp_health_watch_and_reflection_on_malformed_bytes(runner, cpp_hash_server: Path,
-                                                                  rpc: str) -> None:
-    server = start_cpp(runner, cpp_hash_server)
-    server.wait_ready()
-    with grpc.insecure_channel(target(server)) as channel, \
-            pytest.raises(grpc.RpcError) as caught:
-        if rpc == "health Watch":
-            list(channel.unary_stream("/grpc.health.v1.Health/Watch")(BAD, timeout=5))
+        if name == "hash":
+            received.append(channel.stream_unary(path)(iter(messages), timeout=5))
         else:
-            path = f"/{REFLECTION.full_name}/ServerReflectionInfo"
-            list(channel.stream_stream(path)(iter([LIST_SERVICES, BAD]), timeout=5))
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            received.extend(channel.stream_stream(path)(iter(messages), timeout=5))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # never OK
+    expected = "Chunk" if name == "hash" else "ServerReflectionRequest"
+    assert caught.value.details() == (f"message 2 of the request stream is not a {expected} "
+                                      "(its bytes do not decode)")
+    assert len(received) == (0 if name == "hash" else 1)  # the answer to the good one
+
+
+def test_health_watch_tells_the_status_until_the_server_stops(runner,
+                                                             cpp_hash_server: Path) -> None:
+    server = start_cpp(runner, cpp_hash_server)
+    server.wait_ready()
+    status = health_pb2.HealthCheckResponse
+    with grpc.insecure_channel(target(server)) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        listed = health.List(health_pb2.HealthListRequest(), timeout=5).statuses
+        assert {name: listed[name].status for name in listed} == {
+            "": status.SERVING, "filehash.HashService": status.SERVING}
+        with pytest.raises(grpc.RpcError) as caught:
+            health.Check(health_pb2.HealthCheckRequest(service="nope"), timeout=5)
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+        watches = {name: health.Watch(health_pb2.HealthCheckRequest(service=name), timeout=10)
+                   for name in ("", "filehash.HashService", "nope")}
+        # Each hears the status at once, and its call goes on (also for an unknown service).
+        first = {name: next(watch).status for name, watch in watches.items()}
+        assert first == {"": status.SERVING, "filehash.HashService": status.SERVING,
+                         "nope": status.SERVICE_UNKNOWN}
+        assert all(watch.running() for watch in watches.values())
+        server.signal(signal.SIGTERM)
+        for name, watch in watches.items():
+            then = []
+            with pytest.raises(grpc.RpcError) as caught:
+                then.extend(reply.status for reply in watch)
+            assert then == ([] if name == "nope" else [status.NOT_SERVING]), name
+            assert caught.value.code() == grpc.StatusCode.UNAVAILABLE, name
+            assert caught.value.details() == "the server is stopping"
+    assert server.wait(timeout=2 + 1) == 0, server.describe()
+    assert server.stderr.splitlines()[-1] == "Server stopped"
+
+
+def test_reflection_finds_hash_proto(runner, cpp_hash_server: Path) -> None:
+    # As grpcurl and labkit wire use it: services, symbols, files; the file as the kit's.
+    server = start_cpp(runner, cpp_hash_server)
+    server.wait_ready()
+    with grpc.insecure_channel(target(server)) as channel:
+        database = ProtoReflectionDescriptorDatabase(channel)
+        assert database.get_services() == ["filehash.HashService", "grpc.health.v1.Health",
+                                           "grpc.reflection.v1alpha.ServerReflection"]
+        pool = DescriptorPool(database)
+        sha_stream = pool.FindMethodByName("filehash.HashService.ShaStream")
+        assert (sha_stream.input_type.name, sha_stream.output_type.name) == ("Chunk", "ShaReply")
+        assert sha_stream.client_streaming and not sha_stream.server_streaming
+        assert pool.FindFileContainingSymbol("filehash.ShaRequest").name == "hash.proto"
+        health = pool.FindServiceByName("grpc.health.v1.Health")
+        assert [method.name for method in health.methods] == ["Check", "List", "Watch"]
+        with pytest.raises(KeyError):
+            pool.FindFileContainingSymbol("filehash.NoSuchThing")
+        served, kits = descriptor_pb2.FileDescriptorProto(), descriptor_pb2.FileDescriptorProto()
+        pool.FindFileByName("hash.proto").CopyToProto(served)
+        lab_proto("file_hash_service").pool.FindFileByName("hash.proto").CopyToProto(kits)
+        # grpcurl asks several things on one stream (the client above opens one per
+        # request): each request gets its answer, and the server lives on.
+        asked = [reflection_pb2.ServerReflectionRequest(**fields).SerializeToString()
+                 for fields in ({"list_services": ""},
+                                {"file_containing_symbol": "filehash.HashService"},
+                                {"file_by_filename": "grpc/health/v1/health.proto"})]
+        replies = channel.stream_stream(f"/{REFLECTION.full_name}/ServerReflectionInfo")(
+            iter(asked), timeout=5)
+        answers = [reflection_pb2.ServerReflectionResponse.FromString(reply).WhichOneof(
+            "message_response") for reply in replies]
+    assert served == kits
+    assert answers == ["list_services_response", "file_descriptor_response",
+                       "file_descriptor_response"]
+    assert health_status(target(server)) == health_pb2.HealthCheckResponse.SERVING
 
 
 class HeldStreams:
-    """ShaStream calls that send one chunk, then wait until close()."""
+    """Calls held open until close(): ShaStream calls that send one chunk, and (with
+    open_health_and_reflection) a health Watch and a reflection stream, each answered once."""
 
     def __init__(self, address: str) -> None:
         self.channel = grpc.insecure_channel(address)
         self.release = threading.Event()
         self.calls: list[grpc.Future] = []
 
-    def chunks(self) -> Iterator[bytes]:
-        yield CHUNK(data=b"x").SerializeToString()
+    def requests(self, first: bytes) -> Iterator[bytes]:
+        yield first
         self.release.wait(30)
 
     def open(self) -> grpc.Future:
-        self.calls.append(self.channel.stream_unary(SHA_STREAM).future(self.chunks(),
-                                                                       timeout=30))
+        self.calls.append(self.channel.stream_unary(SHA_STREAM).future(
+            self.requests(CHUNK(data=b"x").SerializeToString()), timeout=30))
         return self.calls[-1]
+
+    def open_health_and_reflection(self) -> None:
+        watch = self.channel.unary_stream("/grpc.health.v1.Health/Watch")(
+            health_pb2.HealthCheckRequest().SerializeToString(), timeout=30)
+        reflection = self.channel.stream_stream(f"/{REFLECTION.full_name}/ServerReflectionInfo")(
+            self.requests(LIST_SERVICES), timeout=30)
+        for call in (watch, reflection):
+            self.calls.append(call)
+            next(call)  # its first answer: the call is open on the server
 
     def close(self) -> None:
         self.release.set()
@@ -171,6 +267,7 @@ def test_stops_within_2_s(runner, cpp_hash_server: Path, case: str) -> None:
             held.append(HeldStreams(target(server)))
             for _ in range(3):
                 held[-1].open()
+            held[-1].open_health_and_reflection()
         else:
             with grpc.insecure_channel(target(server)) as channel, pytest.raises(grpc.RpcError):
                 channel.stream_unary(SHA_STREAM)(iter([CHUNK(data=b"a").SerializeToString(),

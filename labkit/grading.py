@@ -139,16 +139,17 @@ class ItemResult:
 
 def summary(text: str, lines: int = 3) -> str:
     """The first line of a failure text, and where a traceback in it points into the
-    student's code (a relative path: labkit.feedback shows lab files that way)."""
+    student's code (a relative path: labkit.feedback shows lab files that way), with the
+    exception raised there; what the first line already says is not said again."""
     all_lines = text.strip().splitlines()
     head = all_lines[0] if all_lines else "failed"
     where = [line.strip() for line in all_lines
              if re.match(r'\s*File "(?!/)[^"]+", line \d+', line)]
     crash = []
-    if where:
+    if where and where[-1] not in head:
         exception = next((line.strip() for line in reversed(all_lines)
                           if re.match(r"\s*\w+(Error|Exception|Interrupt|Exit)\b", line)), "")
-        crash = [where[-1], exception] if exception else [where[-1]]
+        crash = [where[-1], *([exception] if exception and exception not in head else [])]
     return "\n".join([head, *crash][:lines])
 
 

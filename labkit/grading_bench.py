@@ -30,12 +30,14 @@ TARGETS = {"reference": 60.0, "starter": 90.0}
 REPORT_LINES = 200
 
 
-def grade_one(root: Path, labs) -> tuple[float, int, float, float]:
-    """(seconds, lines of the report, points, points possible)."""
+def grade_one(root: Path, labs) -> tuple[float, int, float, float, list[str]]:
+    """(seconds, lines of the report, points, points possible, items missed)."""
     run = grading.run_lab_tests(root, labs)
     data = run.results or {}
     possible = sum(t["max_score"] for t in data.get("tests", []))
-    return run.duration, len(run.log.splitlines()), data.get("score", 0), possible
+    missed = [t["name"] for t in data.get("tests", [])
+              if t["max_score"] > 0 and t["status"] != "passed"]
+    return run.duration, len(run.log.splitlines()), data.get("score", 0), possible, missed
 
 
 def grade_class(folder: Path, labs, jobs: int) -> float:
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'graded copy':<34} {'seconds':>8} {'target':>7} {'report lines':>13} "
               f"{'points':>10}")
         for name, root in (("reference", REPO_ROOT), ("starter", starter)):
-            seconds, lines, points, possible = grade_one(root, labs)
+            seconds, lines, points, possible, missed = grade_one(root, labs)
             target = TARGETS[name] if len(labs) == len(LABS) else None
             late = target is not None and seconds > target
             long = name == "starter" and lines > REPORT_LINES
@@ -71,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"{(f'{target:g}' if target else '-'):>7} {lines:>13} "
                   f"{f'{points:g}/{possible:g}':>10}" + ("  <- over target" if late or long
                                                          else ""), flush=True)
+            if name == "reference":
+                ok = ok and not missed
+                for item in missed:  # a correct copy must never lose a point
+                    print(f"    the reference missed: {item}", flush=True)
         if args.students:
             folder = scratch / "class"
             for number in range(args.students):

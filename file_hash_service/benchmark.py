@@ -10,6 +10,9 @@ and the ratio to local hashlib. Each way runs --runs times; the best run counts 
 others were slowed down by whatever else the machine was doing).
 """
 
+# First: from here on, Ctrl+C ends the benchmark quietly, even while grpc is still loading.
+import calling
+
 import argparse
 import hashlib
 import os
@@ -34,19 +37,24 @@ HERE = Path(__file__).resolve().parent
 CPP_SERVER = Path("build") / "hash_service"
 READY = re.compile(r"Server started on port (\d+)")
 READ_SIZE = 1024 * 1024
+MAX_SIZE = 16 << 30  # bytes of the test file: it is written to a temporary folder
+MAX_CHUNK_SIZE = 3 * 1024 * 1024  # as file_service.py allows: gRPC's limit is 4 MB
 
 
 def parse_size(text: str) -> int:
-    """'1G', '256M', '64K' or a number of bytes."""
+    """argparse type: '1G', '256M', '64K' or a number of bytes, from 1 byte to MAX_SIZE."""
     units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-    text = text.strip().upper().removesuffix("IB").removesuffix("B")
+    number = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = units.get(number[-1:], 1)
     try:
-        if text and text[-1] in units:
-            return int(float(text[:-1]) * units[text[-1]])
-        return int(text)
+        size = float(number[:-1] if unit > 1 else number) * unit
     except ValueError:
+        size = float("nan")
+    if not 1 <= size <= MAX_SIZE:  # (nan is never in range)
         raise argparse.ArgumentTypeError(
-            f"not a size: {text!r} (try 1G, 256M, 1000000)") from None
+            f"must be a size from 1 byte to {MAX_SIZE >> 30}G (try 1G, 256M, 1000000), "
+            f"got {calling.shown(text)}")
+    return int(size)
 
 
 def write_test_file(path: Path, size: int) -> None:
@@ -57,6 +65,10 @@ def write_test_file(path: Path, size: int) -> None:
         while left > 0:
             file.write(block[:left])
             left -= len(block)
+        # Wait until the kernel has written it to the disk: otherwise that happens in the
+        # background during the first runs, and takes a core from the ways that need two.
+        file.flush()
+        os.fsync(file.fileno())
 
 
 class Server:
@@ -142,12 +154,13 @@ class Chain:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = calling.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=parse_size, default=1 << 30,
                         help="file size, e.g. 1G, 256M (default: 1G)")
-    parser.add_argument("--runs", type=int, default=3,
+    parser.add_argument("--runs", type=calling.whole_number(1, 100), default=3,
                         help="timed runs of each way; the best counts (default: 3)")
-    parser.add_argument("--chunk-size", type=int, default=CHUNK_SIZE,
+    parser.add_argument("--chunk-size", type=calling.whole_number(1, MAX_CHUNK_SIZE),
+                        default=CHUNK_SIZE,
                         help=f"passed on to file_service.py (default: {CHUNK_SIZE})")
     parser.add_argument("--cpp-server", type=Path, default=HERE / CPP_SERVER,
                         help=f"the C++ hash server (default: {CPP_SERVER})")
@@ -157,6 +170,9 @@ def main() -> int:
         print(f"note: {args.cpp_server} is not built: no C++ row "
               "(see README.md to build it)", file=sys.stderr)
 
+    # What else runs on the machine changes the figures (see README.md, "Benchmark"):
+    # the table says how busy it was before we started.
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     with tempfile.TemporaryDirectory(prefix="hash-bench-") as folder, ExitStack() as stack:
         path = Path(folder) / "data.bin"
         print(f"Writing a {args.size / (1 << 20):.0f} MiB test file...", file=sys.stderr)
@@ -187,7 +203,7 @@ def main() -> int:
     megabytes = args.size / 1e6
     baseline = megabytes / seconds["local hashlib"]
     print(f"{args.size / (1 << 20):.0f} MiB file, chunks of {args.chunk_size} bytes, "
-          f"best of {args.runs} runs, {os.cpu_count()} CPUs")
+          f"best of {args.runs} runs, {os.cpu_count()} CPUs, load average {load:.1f} before")
     print(f"{'way':<36} {'MB/s':>8} {'x hashlib':>10}")
     for label, took in seconds.items():
         rate = megabytes / took
@@ -196,4 +212,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    calling.run_main(main)

@@ -31,7 +31,7 @@ class HashServiceImpl(hash_pb2_grpc.HashServiceServicer):
 
     async def ShaStream(self, request_iterator: AsyncIterator[Chunk],
                         context: grpc.aio.ServicerContext) -> ShaReply:
-        # BEGIN SOLUTION Feed every chunk of the stream into one SHA-256; reply as Sha does.
+        # BEGIN SOLUTION Feed every chunk of the stream into one SHA-256; reply as Sha does (README, step 4).
         digest = hashlib.sha256()
         size = 0
         # The loop ends when the caller closes its side of the stream. If the caller

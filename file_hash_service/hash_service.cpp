@@ -15,10 +15,13 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
+#include <deque>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -137,6 +140,14 @@ grpc::Status ServerFull() {
 
 // Hashes one ShaStream call: gRPC calls OnReadDone for each chunk that arrives (or, with
 // ok == false, when there are no more), then OnDone when the call is over.
+//
+// Why a thread of its own for the hashing: gRPC receives the next chunk only after we ask
+// for it (StartRead), and hashing a chunk in OnReadDone would keep gRPC from receiving
+// while we hash. So OnReadDone parses each chunk and hands it to the call's hashing thread
+// through a short queue, then asks for the next chunk at once: receiving and hashing then
+// run side by side, on two cores (see README.md, "Benchmark"). When kChunksAhead chunks
+// wait in the queue, we stop asking for more until the hashing thread has taken one: HTTP/2
+// flow control then slows the sender down, and memory stays bounded.
 class StreamHasher : public grpc::ServerReadReactor<grpc::ByteBuffer> {
  public:
   StreamHasher(grpc::CallbackServerContext* context, grpc::ByteBuffer* reply_bytes)
@@ -145,40 +156,107 @@ class StreamHasher : public grpc::ServerReadReactor<grpc::ByteBuffer> {
       Finish(ServerFull());
       return;
     }
+    hashing_thread_ = std::thread([this] { HashChunks(); });
     StartRead(&chunk_bytes_);
   }
 
   void OnReadDone(bool ok) override {
-    if (!ok) {  // the stream ended: the caller closed its side, or cancelled the call
-      if (context_->IsCancelled()) {
-        Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the caller cancelled the call"));
-        return;
+    Step step;  // with ok == false, the end of the stream
+    if (ok) {
+      ++chunks_;
+      step.chunk = std::make_unique<Chunk>();
+      step.status = serving::Parse(&chunk_bytes_, step.chunk.get(), chunks_);
+    }
+    const bool more = ok && step.status.ok();  // a malformed chunk ends the call
+    std::lock_guard<std::mutex> lock(mutex_);
+    steps_.push_back(std::move(step));
+    step_ready_.notify_one();
+    if (more && !finished_) {
+      if (steps_.size() < kChunksAhead) {
+        StartRead(&chunk_bytes_);
+      } else {
+        reading_paused_ = true;  // the hashing thread asks for the next chunk
       }
-      ShaReply reply;
-      grpc::Status status = FinishHash(context_, &sha_, &reply);
-      Finish(status.ok() ? serving::Serialize(reply, reply_bytes_) : status);
-      return;
     }
-    ++chunks_;
-    Chunk chunk;
-    grpc::Status status = serving::Parse(&chunk_bytes_, &chunk, chunks_);
-    if (status.ok()) status = HashChunk(context_, chunk, &sha_);
-    if (!status.ok()) {
-      Finish(status);  // the whole call fails: never a digest of part of the input
-      return;
-    }
-    StartRead(&chunk_bytes_);
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    if (hashing_thread_.joinable()) hashing_thread_.join();  // it has called Finish
+    delete this;
+  }
 
  private:
+  static constexpr size_t kChunksAhead = 4;  // chunks received but not hashed yet, at most
+
+  // What OnReadDone hands to the hashing thread: a chunk, a malformed chunk's status, or
+  // (no chunk, status OK) the end of the stream.
+  struct Step {
+    std::unique_ptr<Chunk> chunk;
+    grpc::Status status;
+  };
+
+  // The hashing thread: hashes the chunks in order, then finishes the call.
+  void HashChunks() {
+    for (;;) {
+      Step step = NextStep();
+      if (!step.status.ok()) {
+        EndCall(step.status);  // the whole call fails: never a digest of part of the input
+        return;
+      }
+      if (!step.chunk) {  // the stream ended: the caller closed its side, or cancelled
+        EndCall(Result());
+        return;
+      }
+      const grpc::Status hashed = HashChunk(context_, *step.chunk, &sha_);
+      if (!hashed.ok()) {
+        EndCall(hashed);
+        return;
+      }
+    }
+  }
+
+  // Waits for the next step from OnReadDone; asks gRPC for more chunks if reading paused.
+  Step NextStep() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    step_ready_.wait(lock, [this] { return !steps_.empty(); });
+    Step step = std::move(steps_.front());
+    steps_.pop_front();
+    if (reading_paused_) {
+      reading_paused_ = false;
+      StartRead(&chunk_bytes_);
+    }
+    return step;
+  }
+
+  grpc::Status Result() {
+    if (context_->IsCancelled()) {
+      return grpc::Status(grpc::StatusCode::CANCELLED, "the caller cancelled the call");
+    }
+    ShaReply reply;
+    grpc::Status status = FinishHash(context_, &sha_, &reply);
+    return status.ok() ? serving::Serialize(reply, reply_bytes_) : status;
+  }
+
+  // Finish, and ask for no more chunks after it (a read may still be on its way).
+  void EndCall(const grpc::Status& status) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    finished_ = true;
+    Finish(status);
+  }
+
   CallPlace place_;
   grpc::CallbackServerContext* context_;
   grpc::ByteBuffer* reply_bytes_;
-  grpc::ByteBuffer chunk_bytes_;
-  Sha256 sha_;
-  uint64_t chunks_ = 0;
+  grpc::ByteBuffer chunk_bytes_;  // where gRPC puts the chunk it receives
+  uint64_t chunks_ = 0;           // received so far (for the message of a malformed one)
+  Sha256 sha_;                    // used by the hashing thread only
+
+  std::mutex mutex_;  // guards the members below, shared by gRPC's threads and ours
+  std::condition_variable step_ready_;
+  std::deque<Step> steps_;
+  bool reading_paused_ = false;
+  bool finished_ = false;
+  std::thread hashing_thread_;
 };
 
 // Our implementation of the HashService that protoc generated for us, with gRPC's

@@ -4,7 +4,8 @@ health checking and reflection included (its methods take raw bytes, parsed by t
 itself: gRPC C++'s own parsing answers INTERNAL, and ends a stream at a message that does
 not parse as if the stream were over), a stream with a malformed message fails as a whole,
 --max-calls refuses with RESOURCE_EXHAUSTED, the command line is checked in one line, and
-SIGINT/SIGTERM stop it within 2 s, 20 times each.
+SIGINT/SIGTERM stop it within 2 s, 20 times each (also while chunks flood in); callers that
+leave mid-stream leave it hashing right.
 
 Its health checking and reflection are the lab's own (file_hash_service/serving.cc, since
 gRPC C++'s answer a malformed Watch with INTERNAL and end a reflection stream with a
@@ -14,6 +15,7 @@ grpcio-reflection's client finds hash.proto's services, symbols and files.
 
 from __future__ import annotations
 
+import hashlib
 import signal
 import threading
 import time
@@ -50,6 +52,7 @@ pytestmark = cpp_build  # the first test of a session waits for the build
 
 CHUNK = lab_proto("file_hash_service").message("Chunk")
 SHA_REQUEST = lab_proto("file_hash_service").message("ShaRequest")
+SHA_REPLY = lab_proto("file_hash_service").message("ShaReply")
 SHA_STREAM = "/filehash.HashService/ShaStream"
 
 
@@ -211,6 +214,60 @@ class HeldStreams:
         self.channel.close()
 
 
+class Flood:
+    """ShaStream calls that send chunks as fast as the server takes them, until stopped:
+    the server's queue of chunks to hash is full, and its reading paused, most of the time."""
+
+    CHUNK_BYTES = CHUNK(data=bytes(256 * 1024)).SerializeToString()
+
+    def __init__(self, address: str, calls: int) -> None:
+        self.channel = grpc.insecure_channel(address)
+        self.stop = threading.Event()
+        self.sent = [threading.Semaphore(0) for _ in range(calls)]
+        self.calls = [self.channel.stream_unary(SHA_STREAM).future(self.chunks(sent), timeout=30)
+                      for sent in self.sent]
+
+    def chunks(self, sent: threading.Semaphore) -> Iterator[bytes]:
+        while not self.stop.is_set():
+            yield self.CHUNK_BYTES
+            sent.release()
+
+    def wait_until_sent(self, chunks: int) -> None:
+        """Until every call has sent `chunks` chunks: gRPC's flow control lets a sender
+        get ahead of the server by a few MB only, so the server has been reading."""
+        for sent in self.sent:
+            for _ in range(chunks):
+                assert sent.acquire(timeout=20), "the server stopped taking chunks"
+
+    def close(self) -> None:
+        self.stop.set()
+        for call in self.calls:
+            call.cancel()
+        self.channel.close()
+
+
+def test_streams_cancelled_mid_flood_leave_it_hashing_right(runner, cpp_hash_server: Path) -> None:
+    # The server hashes a stream's chunks on a thread of its own, fed by a short queue:
+    # callers that leave while it is full, or while a chunk is hashed, leave nothing behind.
+    server = start_cpp(runner, cpp_hash_server)
+    server.wait_ready()
+    for chunks in (1, 5, 40):
+        flood = Flood(target(server), calls=4)
+        try:
+            flood.wait_until_sent(chunks)
+        finally:
+            flood.close()
+    pieces = [bytes([number]) * (64 * 1024 + number) for number in range(60)]
+    with grpc.insecure_channel(target(server)) as channel:
+        reply = channel.stream_unary(SHA_STREAM)(
+            iter([CHUNK(data=piece).SerializeToString() for piece in pieces]), timeout=20)
+    whole = b"".join(pieces)
+    assert reply == SHA_REPLY(hex_digest=hashlib.sha256(whole).hexdigest(),
+                              size=len(whole)).SerializeToString()
+    assert health_status(target(server)) == health_pb2.HealthCheckResponse.SERVING
+    stop_together([server], last_line="Server stopped")
+
+
 def test_past_max_calls_the_next_is_refused(runner, cpp_hash_server: Path) -> None:
     server = start_cpp(runner, cpp_hash_server, "--max-calls", "2")
     server.wait_ready()
@@ -251,7 +308,8 @@ def test_command_line_mistakes_and_a_busy_port_are_one_line(runner, cpp_hash_ser
             assert f"error: argument {what}: must be a whole number from" in line
 
 
-@pytest.mark.parametrize("case", ["streams open", "after malformed chunks", "starting"])
+@pytest.mark.parametrize("case", ["streams open", "chunks flooding in",
+                                  "after malformed chunks", "starting"])
 def test_stops_within_2_s(runner, cpp_hash_server: Path, case: str) -> None:
     # RUNS servers at once; each stopped by SIGINT or SIGTERM (in turn).
     servers = [start_cpp(runner, cpp_hash_server) for _ in range(RUNS)]
@@ -273,6 +331,9 @@ def test_stops_within_2_s(runner, cpp_hash_server: Path, case: str) -> None:
             for _ in range(3):
                 held[-1].open()
             held[-1].open_health_and_reflection()
+        elif case == "chunks flooding in":  # its hashing threads busy, reading paused
+            held.append(Flood(target(server), calls=2))
+            held[-1].wait_until_sent(8)
         else:
             with grpc.insecure_channel(target(server)) as channel, pytest.raises(grpc.RpcError):
                 channel.stream_unary(SHA_STREAM)(iter([CHUNK(data=b"a").SerializeToString(),

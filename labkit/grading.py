@@ -437,6 +437,7 @@ def pytest_command(kit: Path, files: list[Path], roots: list[Path], out: Path,
             *(f"--lab-root={root}" for root in roots), "--grade",
             "--grade-json", str(out), "--grade-timeout", f"{test_timeout:g}",
             "-p", "no:cacheprovider", "-q", "--color=no", "--tb=no",
+            "-rN",  # no short summary: the grade report says, per item missed, why
             "-o", "console_output_style=classic"]
     if select:
         argv += ["-k", select]

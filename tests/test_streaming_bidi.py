@@ -341,7 +341,16 @@ class Referee:
             game = Played(self.secrets[len(self.games)])
             self.games.append(game)
         terminated = threading.Event()  # the call ended while we still serve it: cancelled
-        context.add_callback(terminated.set)
+
+        def on_termination() -> None:
+            terminated.set()
+            # gRPC never resumes a handler that waits at its `yield` when the call is
+            # cancelled: the game ends here, then, not in the handler.
+            with self.changed:
+                game.ended = game.ended or "cancelled"
+                self.changed.notify_all()
+
+        context.add_callback(on_termination)
         try:
             for request in requests:
                 game.guesses.append(request.guess)

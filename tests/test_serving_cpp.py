@@ -15,7 +15,6 @@ grpcio-reflection's client finds hash.proto's services, symbols and files.
 
 from __future__ import annotations
 
-import hashlib
 import signal
 import threading
 import time
@@ -31,7 +30,7 @@ from grpc_reflection.v1alpha import reflection_pb2
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
-from test_file_hash_service import cpp_build, cpp_hash_server  # the session's build
+from test_file_hash_service import cpp_build, cpp_hash_server, sha256  # the session's build
 from test_serving import (
     BAD,
     HEALTH,
@@ -262,7 +261,7 @@ def test_streams_cancelled_mid_flood_leave_it_hashing_right(runner, cpp_hash_ser
         reply = channel.stream_unary(SHA_STREAM)(
             iter([CHUNK(data=piece).SerializeToString() for piece in pieces]), timeout=20)
     whole = b"".join(pieces)
-    assert reply == SHA_REPLY(hex_digest=hashlib.sha256(whole).hexdigest(),
+    assert reply == SHA_REPLY(hex_digest=sha256(whole),
                               size=len(whole)).SerializeToString()
     assert health_status(target(server)) == health_pb2.HealthCheckResponse.SERVING
     stop_together([server], last_line="Server stopped")
